@@ -1,0 +1,35 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from campaigner.accounts.models import ROLES
+from campaigner.accounts.services import MIN_PASSWORD_LENGTH
+from campaigner.i18n import LOCALES
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
+    confirm = PasswordField(_l("Repeat the new password"),
+                            validators=[DataRequired(), EqualTo("new", message=_l("The passwords differ."))])
+
+
+class PreferencesForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Length(max=100)])
+    locale = SelectField(_l("Language"), choices=[("", _l("As the browser says"))] + list(LOCALES.items()))
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
+    name = StringField(_l("Name"), validators=[Length(max=100)])
+    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])

@@ -1,0 +1,31 @@
+"""Core API endpoints: who am I."""
+from flask import g, jsonify
+
+from campaigner.api import bp
+
+
+@bp.route("/me")
+def me():
+    """The user the token belongs to.
+    ---
+    get:
+      summary: The token's user
+      responses:
+        200:
+          description: The user
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  id: {type: integer}
+                  email: {type: string}
+                  role: {type: string}
+        401:
+          description: No valid token
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+    """
+    user = g.api_user
+    return jsonify({"id": user.id, "email": user.email, "name": user.name, "role": user.role})

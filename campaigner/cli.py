@@ -1,0 +1,210 @@
+"""The ``campaigner`` command: run the app, its worker, and administer it."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from campaigner.settings import SettingsError
+
+
+def _create_app():
+    from campaigner import create_app
+
+    try:
+        return create_app()
+    except SettingsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main():
+    """Campaigner: plan, send and check private-domain content."""
+
+
+# ---------------------------------------------------------------- running
+
+
+def prepare_instance(app, quiet: bool = False) -> None:
+    """Apply migrations, make the first admin, load the sample library on first start."""
+    from campaigner.accounts.services import ensure_admin
+    from campaigner.db import database
+    from campaigner.migrations import upgrade
+
+    settings = app.config["CAMPAIGNER"]
+    with database.connection_context():
+        ran = upgrade()
+        if ran and not quiet:
+            click.echo(f"Applied migrations: {', '.join(ran)}")
+        password = ensure_admin(settings["ADMIN_EMAIL"], settings["ADMIN_PASSWORD"])
+        if password:
+            click.secho("=" * 60, fg="green")
+            click.secho(f"Admin created: {settings['ADMIN_EMAIL']}", fg="green")
+            if not settings["ADMIN_PASSWORD"]:
+                click.secho(f"One-time password: {password}", fg="green", bold=True)
+                click.secho("Change it under Settings after signing in.", fg="green")
+            click.secho("=" * 60, fg="green")
+        for loader in app.extensions.get("campaigner_first_start", []):
+            loader(app)
+
+
+def _serve(app, host: str, port: int, threads: int):
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, threads=threads, ident="campaigner")
+    return server
+
+
+@main.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@with_appcontext
+def up(host: str, port: int):
+    """Run everything in one process: web UI, worker and scheduler (SQLite by default)."""
+    from campaigner.queue import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = current_app._get_current_object()
+    prepare_instance(app)
+    worker = Worker(workers=app.config["CAMPAIGNER"]["WORKERS"])
+    worker.start()
+    server = _serve(app, host, port, threads=8)
+    click.secho(f"Campaigner is running at http://{host}:{port}/  (Ctrl-C stops it)", fg="cyan")
+
+    def stop(*_):
+        server.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("Stopping: finishing tasks in progress…")
+        worker.stop()
+        click.echo("Stopped.")
+
+
+@main.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def web(host: str, port: int, threads: int):
+    """Run only the web UI and API (start workers with `campaigner worker`)."""
+    logging.basicConfig(level=logging.INFO)
+    app = current_app._get_current_object()
+    prepare_instance(app)
+    server = _serve(app, host, port, threads=threads)
+    click.echo(f"Campaigner web at http://{host}:{port}/")
+    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command("worker")
+@click.option("--workers", "-w", type=int, default=None, help="Worker threads (default: CAMPAIGNER_WORKERS).")
+@click.option("--no-periodic", is_flag=True, help="Leave the scheduler to other workers.")
+@with_appcontext
+def worker(workers: int | None, no_periodic: bool):
+    """Run a queue worker with the scheduler; run as many as you like against Redis."""
+    from campaigner.queue import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = current_app.config["CAMPAIGNER"]
+    Worker(workers=workers or settings["WORKERS"], periodic=not no_periodic).run_forever()
+
+
+# ---------------------------------------------------------------- database
+
+
+@main.group("db")
+def db_group():
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade():
+    """Apply the migrations not yet applied (a second run does nothing)."""
+    from campaigner.db import database
+    from campaigner.migrations import upgrade
+
+    with database.connection_context():
+        ran = upgrade()
+    click.echo(f"Applied: {', '.join(ran)}" if ran else "Nothing to apply: the schema is current.")
+
+
+# ---------------------------------------------------------------- users and tokens
+
+
+@main.group("user")
+def user_group():
+    """Users."""
+
+
+@user_group.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["editor", "ops", "developer", "admin"]))
+@click.option("--name", default="")
+@click.option("--password", default=None, help="Default: generated and printed once.")
+@with_appcontext
+def user_create(email, role, name, password):
+    """Create a user and print its password."""
+    from campaigner.accounts.services import AccountError, create_user
+    from campaigner.db import database
+
+    with database.connection_context():
+        try:
+            user, password = create_user(email, role, password, name=name)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {user.email} ({user.role}). Password: {password}")
+
+
+@main.group("token")
+def token_group():
+    """API tokens."""
+
+
+@token_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="cli")
+@with_appcontext
+def token_create(email, name):
+    """Create an API token for a user and print it (it is not shown again)."""
+    from campaigner.accounts.models import User
+    from campaigner.accounts.services import create_token
+    from campaigner.db import database
+
+    with database.connection_context():
+        user = User.get_or_none(User.email == email.strip().lower())
+        if user is None:
+            raise click.ClickException(f"no user with the email {email}")
+        _, token = create_token(user, name)
+    click.echo(token)
+
+
+@token_group.command("revoke")
+@click.option("--prefix", required=True, help="The token's first characters, as listed in Settings.")
+@with_appcontext
+def token_revoke(prefix):
+    """Revoke API tokens starting with a prefix."""
+    from campaigner.accounts.models import ApiToken
+    from campaigner.accounts.services import revoke_token
+    from campaigner.db import database
+
+    with database.connection_context():
+        rows = list(ApiToken.select().where(ApiToken.prefix == prefix[:10], ApiToken.revoked_at.is_null()))
+        for row in rows:
+            revoke_token(row)
+    click.echo(f"Revoked {len(rows)} token(s).")

@@ -1,0 +1,56 @@
+"""Translations: zh_CN and en ship; the user's setting wins, else the browser's language.
+
+Each feature keeps its strings in ``translations/<locale>/<feature>.po`` so parallel
+work never edits one file; at start they are merged and compiled with Babel into
+the instance folder (.mo files are build output, not kept in the repository).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel import Locale
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import request
+from flask_babel import get_locale
+from flask_login import current_user
+
+SOURCE = Path(__file__).parent / "translations"
+LOCALES = {"en": "English", "zh_CN": "简体中文"}
+
+
+def compile_catalogs(instance_path: str) -> str:
+    """Merge every .po of each locale and write one messages.mo per locale; return the folder."""
+    out = Path(instance_path) / "translations"
+    for locale_dir in SOURCE.iterdir():
+        if not locale_dir.is_dir():
+            continue
+        merged = Catalog(locale=locale_dir.name)
+        for po in sorted(locale_dir.glob("*.po")):
+            with po.open("rb") as fh:
+                for message in read_po(fh, locale=locale_dir.name):
+                    if message.id and message.string and not message.fuzzy:
+                        merged[message.id] = message
+        # Flask-Babel looks the catalog up by the parsed locale's name (zh_CN -> zh_Hans_CN).
+        target = out / str(Locale.parse(locale_dir.name)) / "LC_MESSAGES"
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = target / "messages.mo.tmp"
+        with tmp.open("wb") as fh:
+            write_mo(fh, merged)
+        tmp.replace(target / "messages.mo")  # atomic: another process may be reading it
+    return str(out)
+
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    chosen = request.cookies.get("locale")
+    if chosen in LOCALES:
+        return chosen
+    best = request.accept_languages.best_match(["zh_CN", "zh", "zh-CN", "en"])
+    return "zh_CN" if best and best.startswith("zh") else "en"
+
+
+def current_locale() -> str:
+    return str(get_locale())

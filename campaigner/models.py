@@ -1,0 +1,11 @@
+"""Every model, in the order their tables are created (referenced tables first)."""
+from campaigner.accounts.models import MODELS as accounts
+from campaigner.audience.models import MODELS as audience
+from campaigner.audit.models import MODELS as audit
+from campaigner.calendars.models import MODELS as calendars
+from campaigner.campaigns.models import MODELS as campaigns
+from campaigner.content.models import MODELS as content
+from campaigner.deliveries.models import MODELS as deliveries
+from campaigner.settings_store import MODELS as stored_settings
+
+ALL_MODELS = [*accounts, *audit, *audience, *content, *campaigns, *calendars, *deliveries, *stored_settings]

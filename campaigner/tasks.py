@@ -1,0 +1,5 @@
+"""The modules that declare Huey tasks, imported by every consumer.
+
+An explicit list, so which tasks a worker knows never depends on import order.
+"""
+import campaigner.maintenance  # noqa: F401

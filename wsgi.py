@@ -1,0 +1,4 @@
+"""WSGI entry point for any server: ``waitress-serve wsgi:app`` or ``gunicorn wsgi:app``."""
+from campaigner import create_app
+
+app = create_app()
