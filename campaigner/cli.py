@@ -29,6 +29,18 @@ def main():
     """Campaigner: plan, send and check private-domain content."""
 
 
+# Each feature's own command group, as "module:attribute"; explicit, like the blueprints.
+FEATURE_COMMANDS: list[str] = []
+
+
+def _add_feature_commands() -> None:
+    import importlib
+
+    for spec in FEATURE_COMMANDS:
+        module, _, attr = spec.partition(":")
+        main.add_command(getattr(importlib.import_module(module), attr))
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -208,3 +220,6 @@ def token_revoke(prefix):
         for row in rows:
             revoke_token(row)
     click.echo(f"Revoked {len(rows)} token(s).")
+
+
+_add_feature_commands()
