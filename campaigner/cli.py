@@ -67,6 +67,16 @@ def prepare_instance(app, quiet: bool = False) -> None:
             loader(app)
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM end the server loop, also when the shell started us with SIGINT ignored."""
+
+    def stop(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def _serve(app, host: str, port: int, threads: int):
     from waitress import create_server
 
@@ -90,10 +100,7 @@ def up(host: str, port: int):
     server = _serve(app, host, port, threads=8)
     click.secho(f"Campaigner is running at http://{host}:{port}/  (Ctrl-C stops it)", fg="cyan")
 
-    def stop(*_):
-        server.close()
-
-    signal.signal(signal.SIGTERM, stop)
+    _stop_on_signals()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -116,7 +123,7 @@ def web(host: str, port: int, threads: int):
     prepare_instance(app)
     server = _serve(app, host, port, threads=threads)
     click.echo(f"Campaigner web at http://{host}:{port}/")
-    signal.signal(signal.SIGTERM, lambda *_: server.close())
+    _stop_on_signals()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -223,3 +230,6 @@ def token_revoke(prefix):
 
 
 _add_feature_commands()
+
+if __name__ == "__main__":
+    main()
