@@ -197,4 +197,7 @@ def _init_templates(app: Flask) -> None:
                 if not roles or current_user.has_role(*roles):
                     items.append((endpoint, label))
         return {"navigation": items, "csrf_token": generate_csrf,
-                "locales": i18n.LOCALES, "current_locale": i18n.current_locale}
+                "locales": i18n.LOCALES, "current_locale": i18n.current_locale,
+                # The form macros as globals: an htmx partial (one block rendered
+                # alone) never runs the template's top-level imports.
+                "field": app.jinja_env.get_template("_forms.html").module.field}
