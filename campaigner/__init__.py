@@ -13,6 +13,7 @@ from campaigner.channels import (
     PermanentError,
     SendResult,
     TransientError,
+    UnknownChannel,
 )
 from campaigner.hookspecs import hookimpl, hookspec
 
@@ -30,6 +31,7 @@ __all__ = [
     "PermanentError",
     "SendResult",
     "TransientError",
+    "UnknownChannel",
 ]
 
 

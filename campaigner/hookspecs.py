@@ -2,6 +2,7 @@
 
 Hooks use the ``register_*(register)`` shape where a plugin contributes things:
 the core passes a callback, so signatures stay stable as options grow.
+Every hook is documented in docs/plugins.md (a test fails when one is not).
 """
 from __future__ import annotations
 
@@ -13,18 +14,29 @@ hookimpl = pluggy.HookimplMarker("campaigner")
 
 @hookspec
 def register_channels(register):
-    """Register delivery channels: call ``register(channel)`` with a `campaigner.Channel` instance."""
+    """Register delivery channels: call ``register(channel)`` with a `campaigner.Channel` instance.
+
+    Called once per plugin manager. The instance is a template without config;
+    the engine sends through configured copies (`Channel.with_config`).
+    """
 
 
 @hookspec
 def register_blueprints(register):
-    """Add Flask blueprints (for inbound webhooks and extra pages): call ``register(blueprint)``."""
+    """Add Flask blueprints (inbound webhooks, extra pages): call ``register(blueprint)``.
+
+    Views need a signed-in user unless marked with `campaigner.web.public`.
+    """
 
 
 @hookspec
 def delivery_event(event, delivery, details):
     """React to a delivery event: ``event`` is one of sent, failed, clicked, opted_out.
 
-    Every implementation runs even when another raises; failures are logged
-    with the plugin's name and never affect the delivery.
+    ``delivery`` is the `Delivery` row (None when the event has no delivery,
+    e.g. an opt-out from a test message); ``details`` is a dict (error,
+    provider_id, url, channel, source ... depending on the event). Every
+    implementation runs even when another raises; failures are logged with
+    the plugin's name and never affect the delivery. Implementations run in
+    the sending worker: keep them quick and enqueue slow work.
     """
