@@ -1,8 +1,9 @@
-"""Contacts, tag groups, tags and per-channel opt-outs."""
+"""Contacts, tag groups, tags, per-channel opt-outs, segments, orders, the contact timeline and imports."""
 from __future__ import annotations
 
 import peewee
 
+from campaigner.accounts.models import User
 from campaigner.db import BaseModel, JSONField, utcnow
 
 
@@ -33,6 +34,14 @@ class Tag(BaseModel):
     group = peewee.ForeignKeyField(TagGroup, null=True, backref="tags", on_delete="CASCADE")
     name = peewee.CharField()
     key = peewee.CharField(unique=True)
+    # How many contacts carry it, refreshed after bulk changes and periodically. Only
+    # the audience compiler's join order reads it (rarest first), so a stale value
+    # costs speed, never correctness.
+    size = peewee.IntegerField(default=0)
+    description = peewee.TextField(default="")
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ContactTag(BaseModel):
@@ -61,4 +70,67 @@ class OptOut(BaseModel):
         indexes = ((("contact", "channel"), True), (("channel", "contact"), False))
 
 
-MODELS = [Contact, TagGroup, Tag, ContactTag, OptOut]
+class Segment(BaseModel):
+    """A saved audience expression, optionally for one channel (reachability and opt-outs applied)."""
+
+    name = peewee.CharField(unique=True)
+    expression = peewee.TextField(default="")
+    channel = peewee.CharField(null=True)
+    description = peewee.TextField(default="")
+    created_by = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Order(BaseModel):
+    """An order (or any paid event) of a contact: what RFM classes and super users are computed from."""
+
+    contact = peewee.ForeignKeyField(Contact, backref="orders", on_delete="CASCADE")
+    amount = peewee.DecimalField(max_digits=14, decimal_places=2)
+    occurred_at = peewee.DateTimeField(index=True)  # UTC
+    external_id = peewee.CharField(null=True, unique=True)
+    source = peewee.CharField(default="")  # api, import, a short link's code, ...
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "orders"
+        indexes = ((("contact", "occurred_at"), False),)
+
+
+class ContactEvent(BaseModel):
+    """One line of a contact's timeline that no other table records (tags, opt-outs, imports, RFM)."""
+
+    contact = peewee.ForeignKeyField(Contact, backref="events", on_delete="CASCADE")
+    at = peewee.DateTimeField(default=utcnow)
+    kind = peewee.CharField()  # tag_added, tag_removed, opted_out, opted_in, created, imported, updated
+    summary = peewee.TextField(default="")
+    details = JSONField(null=True)
+
+    class Meta:
+        indexes = ((("contact", "at"), False),)
+
+
+class ImportJob(BaseModel):
+    """A CSV import (contacts or orders): its file, column mapping, outcome and per-row errors."""
+
+    kind = peewee.CharField(default="contacts")  # contacts, orders
+    filename = peewee.CharField(default="")
+    path = peewee.CharField(default="")  # the uploaded file in the instance folder
+    encoding = peewee.CharField(default="")
+    mapping = JSONField(default=dict)  # column header -> target field
+    skip_bad_rows = peewee.BooleanField(default=False)
+    status = peewee.CharField(default="uploaded")  # uploaded, done, rejected, failed
+    total_rows = peewee.IntegerField(default=0)
+    created = peewee.IntegerField(default=0)
+    updated = peewee.IntegerField(default=0)
+    skipped = peewee.IntegerField(default=0)
+    errors = JSONField(default=list)  # [{"row": n, "field": f, "reason": r}]
+    created_by = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = peewee.DateTimeField(default=utcnow)
+    finished_at = peewee.DateTimeField(null=True)
+
+
+MODELS = [Contact, TagGroup, Tag, ContactTag, OptOut, Segment, Order, ContactEvent, ImportJob]

@@ -1,0 +1,341 @@
+"""Contacts and tags: create and update contacts, tag and untag them, keep their timeline.
+
+Plain functions over the models, no Flask: the views, the API, the importer and
+other features (live codes tag arrivals, the unsubscribe page opts out) call these.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import phonenumbers
+import peewee
+
+from campaigner.audience import optouts
+from campaigner.audience.models import Contact, ContactEvent, ContactTag, Tag, TagGroup
+from campaigner.db import database, utcnow
+
+DEFAULT_REGION = "CN"
+CONTACT_FIELDS = ("external_id", "name", "email", "phone", "chat_id", "openid", "timezone")
+IDENTIFIERS = ("external_id", "phone", "email", "chat_id", "openid")
+MAX_TAG_KEY = 200
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class AudienceError(ValueError):
+    """Bad contact or tag data; `field` names what is wrong (None when it is the whole record)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+# ---------------------------------------------------------------- cleaning
+
+
+def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
+    """`raw` as E.164 (+8613800138000); raise `AudienceError` when it is not a valid number."""
+    text = str(raw or "").strip()
+    if not text:
+        raise AudienceError("the phone number is empty", "phone")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise AudienceError(f"{raw!r} is not a phone number", "phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise AudienceError(f"{raw!r} is not a valid phone number", "phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str:
+    """`raw` trimmed and lower-cased; raise `AudienceError` when it does not look like an address."""
+    text = str(raw or "").strip().lower()
+    if not _EMAIL.match(text) or len(text) > 254:
+        raise AudienceError(f"{raw!r} is not an email address", "email")
+    return text
+
+
+def normalize_timezone(raw: str) -> str:
+    """An IANA time zone name, checked; raise `AudienceError` when unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = str(raw or "").strip()
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AudienceError(f"{raw!r} is not a time zone (e.g. Asia/Shanghai)", "timezone") from None
+    return text
+
+
+def clean_contact_fields(data: dict, *, region: str = DEFAULT_REGION) -> dict:
+    """The contact fields of `data`, validated and normalised; empty strings become None.
+
+    Raises `AudienceError` naming the first bad field. Unknown keys are ignored;
+    ``attributes`` must be an object of strings/numbers/booleans.
+    """
+    clean: dict = {}
+    for name in CONTACT_FIELDS:
+        if name not in data:
+            continue
+        value = data[name]
+        if value is not None and not isinstance(value, (str, int)):
+            raise AudienceError(f"{name} must be text", name)
+        value = "" if value is None else str(value).strip()
+        if name == "name":
+            clean[name] = value[:255]
+            continue
+        if not value:
+            clean[name] = None
+        elif name == "phone":
+            clean[name] = normalize_phone(value, region)
+        elif name == "email":
+            clean[name] = normalize_email(value)
+        elif name == "timezone":
+            clean[name] = normalize_timezone(value)
+        else:
+            if len(value) > 255:
+                raise AudienceError(f"{name} is longer than 255 characters", name)
+            clean[name] = value
+    if "attributes" in data and data["attributes"] is not None:
+        attributes = data["attributes"]
+        if not isinstance(attributes, dict) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool)))
+                for k, v in attributes.items()):
+            raise AudienceError("attributes must be an object of text, number or true/false values", "attributes")
+        clean["attributes"] = attributes
+    return clean
+
+
+# ---------------------------------------------------------------- contacts
+
+
+def find_contact(*, external_id=None, phone=None, email=None, chat_id=None, openid=None) -> Contact | None:
+    """The existing contact these identifiers name: by external id, then phone, then email, chat id, openid.
+
+    A contact with a different external id never matches on the other identifiers:
+    the external id is the other system's word on who is who.
+    """
+    if external_id:
+        found = Contact.get_or_none(Contact.external_id == external_id)
+        if found:
+            return found
+    for name, value in (("phone", phone), ("email", email), ("chat_id", chat_id), ("openid", openid)):
+        if not value:
+            continue
+        query = Contact.select().where(getattr(Contact, name) == value)
+        if external_id:
+            query = query.where(Contact.external_id.is_null() | (Contact.external_id == external_id))
+        found = query.order_by(Contact.id).first()
+        if found:
+            return found
+    return None
+
+
+def create_contact(data: dict, *, source: str = "", tags: Iterable[str] = ()) -> Contact:
+    """A new contact from `data` (validated); raise `AudienceError` when it has no identifier or is taken."""
+    clean = clean_contact_fields(data)
+    if not any(clean.get(name) for name in IDENTIFIERS):
+        raise AudienceError("a contact needs an external id, phone, email, chat id or openid", None)
+    if clean.get("external_id") and Contact.select().where(Contact.external_id == clean["external_id"]).exists():
+        raise AudienceError(f"external id {clean['external_id']!r} is taken", "external_id")
+    with database.atomic():
+        contact = Contact.create(**clean)
+        record_event(contact, "created", source or "created")
+        if tags:
+            add_tags(contact, tags, source)
+    return contact
+
+
+def update_contact(contact: Contact, data: dict, *, source: str = "") -> Contact:
+    """Change the fields given in `data` (validated); ``attributes`` are merged, a None value removes one."""
+    clean = clean_contact_fields(data)
+    attributes = clean.pop("attributes", None)
+    if clean.get("external_id") and clean["external_id"] != contact.external_id and Contact.select().where(
+            Contact.external_id == clean["external_id"]).exists():
+        raise AudienceError(f"external id {clean['external_id']!r} is taken", "external_id")
+    changed = [name for name, value in clean.items() if getattr(contact, name) != value]
+    for name in changed:
+        setattr(contact, name, clean[name])
+    if attributes:
+        merged = dict(contact.attributes or {})
+        for key, value in attributes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if merged != contact.attributes:
+            contact.attributes = merged
+            changed.append("attributes")
+    if changed:
+        contact.updated_at = utcnow()
+        contact.save()
+        record_event(contact, "updated", ", ".join(changed), {"fields": changed, "source": source})
+    return contact
+
+
+def upsert_contact(data: dict, *, source: str = "", tags: Iterable[str] = ()) -> tuple[Contact, bool]:
+    """Create the contact or update the one its identifiers name (external id, phone, email…); (contact, created)."""
+    clean = clean_contact_fields(data)
+    existing = find_contact(**{name: clean.get(name) for name in IDENTIFIERS})
+    with database.atomic():
+        if existing is None:
+            contact = create_contact(data, source=source, tags=tags)
+            return contact, True
+        update_contact(existing, data, source=source)
+        if tags:
+            add_tags(existing, tags, source)
+    return existing, False
+
+
+# ---------------------------------------------------------------- tags
+
+
+def split_tag_key(key: str) -> tuple[str | None, str]:
+    """("group", "name") from "group:name", (None, "name") from "name"."""
+    group, sep, name = key.partition(":")
+    return (group.strip(), name.strip()) if sep else (None, key.strip())
+
+
+def clean_tag_key(key: str) -> str:
+    """A tag key trimmed and checked; raise `AudienceError` when it is empty or too long."""
+    group, name = split_tag_key(str(key or ""))
+    if not name or group == "":
+        raise AudienceError(f"{key!r} is not a tag: use name or group:name", "tags")
+    clean = f"{group}:{name}" if group else name
+    if len(clean) > MAX_TAG_KEY:
+        raise AudienceError(f"tag {clean[:20]!r}… is longer than {MAX_TAG_KEY} characters", "tags")
+    return clean
+
+
+def ensure_tags(keys: Iterable[str]) -> dict[str, Tag]:
+    """The tags with these keys, created (with their groups) where missing; key -> Tag."""
+    wanted = sorted({clean_tag_key(k) for k in keys})
+    found: dict[str, Tag] = {}
+    for chunk in _chunks(wanted, 500):
+        found.update({t.key: t for t in Tag.select().where(Tag.key.in_(chunk))})
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        groups = {g for g in (split_tag_key(k)[0] for k in missing) if g}
+        for name in sorted(groups):
+            TagGroup.insert(name=name).on_conflict_ignore().execute()
+        group_ids = {g.name: g.id for g in TagGroup.select().where(TagGroup.name.in_(sorted(groups)))} if groups else {}
+        rows = []
+        for key in missing:
+            group, name = split_tag_key(key)
+            rows.append({"key": key, "name": name, "group": group_ids.get(group) if group else None})
+        for chunk in _chunks(rows, 200):
+            Tag.insert_many(chunk).on_conflict_ignore().execute()
+        for chunk in _chunks(missing, 500):
+            found.update({t.key: t for t in Tag.select().where(Tag.key.in_(chunk))})
+    return found
+
+
+def add_tags(contact, keys: Iterable[str], source: str = "") -> list[str]:
+    """Tag `contact` with each key (creating tags as needed); return the keys it did not have yet."""
+    keys = list(keys)
+    if not keys:
+        return []
+    contact_id = getattr(contact, "id", contact)
+    tags = ensure_tags(keys)
+    now = utcnow()
+    added = []
+    with database.atomic():
+        for key, tag in sorted(tags.items()):
+            inserted = (ContactTag.insert(tag=tag.id, contact=contact_id, added_at=now, source=source)
+                        .on_conflict_ignore().as_rowcount().execute())
+            if inserted:
+                added.append(key)
+                Tag.update(size=Tag.size + 1).where(Tag.id == tag.id).execute()
+        for key in added:
+            record_event(contact_id, "tag_added", key, {"source": source} if source else None, at=now)
+    return added
+
+
+def remove_tags(contact, keys: Iterable[str], source: str = "") -> list[str]:
+    """Take these tags off `contact`; return the keys it had."""
+    contact_id = getattr(contact, "id", contact)
+    wanted = sorted({str(k).strip() for k in keys if str(k).strip()})
+    if not wanted:
+        return []
+    tags = list(Tag.select().where(Tag.key.in_(wanted)))
+    removed = []
+    now = utcnow()
+    with database.atomic():
+        for tag in tags:
+            deleted = ContactTag.delete().where(ContactTag.tag == tag.id, ContactTag.contact == contact_id).execute()
+            if deleted:
+                removed.append(tag.key)
+                Tag.update(size=peewee.fn.MAX(Tag.size - 1, 0) if not _pg() else peewee.fn.GREATEST(Tag.size - 1, 0)
+                           ).where(Tag.id == tag.id).execute()
+        for key in sorted(removed):
+            record_event(contact_id, "tag_removed", key, {"source": source} if source else None, at=now)
+    return sorted(removed)
+
+
+def contact_tag_keys(contact) -> list[str]:
+    """The keys of every tag `contact` carries, sorted."""
+    contact_id = getattr(contact, "id", contact)
+    return sorted(t.key for t in Tag.select(Tag.key).join(ContactTag).where(ContactTag.contact == contact_id))
+
+
+def refresh_tag_sizes() -> int:
+    """Recount how many contacts carry each tag (the compiler's join order reads it); return tags updated."""
+    counts = dict(ContactTag.select(ContactTag.tag, peewee.fn.COUNT(peewee.SQL("*")))
+                  .group_by(ContactTag.tag).tuples())
+    changed = 0
+    with database.atomic():
+        for tag_id, size in Tag.select(Tag.id, Tag.size).tuples():
+            new = counts.get(tag_id, 0)
+            if new != size:
+                Tag.update(size=new).where(Tag.id == tag_id).execute()
+                changed += 1
+    return changed
+
+
+def delete_tag(tag: Tag) -> int:
+    """Delete a tag and take it off every contact; return how many contacts carried it."""
+    with database.atomic():
+        count = ContactTag.delete().where(ContactTag.tag == tag.id).execute()
+        tag.delete_instance()
+    return count
+
+
+# ---------------------------------------------------------------- opt-outs and timeline
+
+
+def opt_out(contact, channel: str, source: str) -> bool:
+    """Opt `contact` out of `channel` and note it on the timeline; False when it already was."""
+    with database.atomic():
+        done = optouts.opt_out(contact, channel, source)
+        if done:
+            record_event(contact, "opted_out", channel, {"source": source})
+    return done
+
+
+def opt_in(contact, channel: str, source: str = "") -> bool:
+    """Undo an opt-out (the contact asked to hear from us again); False when there was none."""
+    with database.atomic():
+        done = optouts.opt_in(contact, channel)
+        if done:
+            record_event(contact, "opted_in", channel, {"source": source} if source else None)
+    return done
+
+
+def record_event(contact, kind: str, summary: str = "", details: dict | None = None, at=None) -> None:
+    """Add a line to the contact's timeline (tags, opt-outs, imports and other features' events)."""
+    ContactEvent.insert(contact=getattr(contact, "id", contact), kind=kind, summary=summary,
+                        details=details, at=at or utcnow()).execute()
+
+
+def _pg() -> bool:
+    from campaigner.db import is_postgres
+
+    return is_postgres()
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
