@@ -1,10 +1,549 @@
-from flask import Blueprint
+"""Calendar pages: calendars, weekly templates, week and month views, entries, the .ics feed.
 
-from campaigner.web import render_page
+Every signed-in user may look; editors (and admins) plan and publish. Entry
+actions answer an htmx request with the entry panel and a ``calendar-changed``
+event, on which the week grid reloads itself; without JavaScript they redirect.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
+
+from campaigner.audience.models import Segment
+from campaigner.audit import record_audit
+from campaigner.calendars import publishing, services
+from campaigner.calendars.feed import build_feed, feed_token_matches
+from campaigner.calendars.forms import (
+    WEEKDAY_CHOICES, ActionForm, ApplyForm, CalendarForm, ContentForm, DetailsForm, EntryForm, MoveForm,
+    SlotForm, SwapForm,
+)
+from campaigner.calendars.grids import month_grid, week_grid
+from campaigner.calendars.models import Calendar, CalendarEntry, WeeklySlot
+from campaigner.calendars.services import CalendarError, CalendarData, SlotData
+from campaigner.content.models import ContentItem
+from campaigner.db import utcnow
+from campaigner.runtime import current_runtime
+from campaigner.web import is_htmx, public, render_page, roles_required
 
 bp = Blueprint("calendars", __name__, url_prefix="/calendars")
+
+EDITORS = ("editor",)
+
+STATUS_LABELS = {
+    "draft": _l("draft"), "scheduled": _l("scheduled"), "sending": _l("sending"), "paused": _l("paused"),
+    "sent": _l("sent"), "partly_failed": _l("partly failed"), "failed": _l("failed"),
+}
+KIND_LABELS = {"moments": _l("Moments (朋友圈)"), "community": _l("Community (社群)")}
+
+
+def error_text(exc: CalendarError) -> str:
+    """A domain error in the reader's language."""
+    return gettext(exc.message, **exc.params)
+
+
+def conflict_text(conflict) -> str:
+    return gettext(conflict.message, **conflict.values)
+
+
+@bp.context_processor
+def _helpers():
+    # Labels are made into plain strings once per request: a week view shows thousands of them.
+    return {"conflict_text": conflict_text, "weekday_names": dict(WEEKDAY_CHOICES), "kind_labels": KIND_LABELS,
+            "status_labels": {key: str(label) for key, label in STATUS_LABELS.items()},
+            "no_content": gettext("no content yet"), "timedelta": dt.timedelta,
+            "can_edit": current_user.is_authenticated and current_user.has_role(*EDITORS)}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _calendar(calendar_id: int) -> Calendar:
+    calendar = Calendar.get_or_none(Calendar.id == calendar_id)
+    if calendar is None:
+        abort(404)
+    return calendar
+
+
+def _entry(entry_id: int) -> CalendarEntry:
+    entry = CalendarEntry.get_or_none(CalendarEntry.id == entry_id)
+    if entry is None:
+        abort(404)
+    return entry
+
+
+def _day_arg(name: str = "week") -> dt.date | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _display_zone() -> str:
+    return current_app.config["CAMPAIGNER"]["TIMEZONE"]
+
+
+def _channel_choices(current: str | None = None) -> list[tuple[str, str]]:
+    channels = current_runtime().plugins.channels()
+    choices = [(name, f"{getattr(ch, 'label', '') or name}") for name, ch in sorted(channels.items())]
+    if current and current not in channels:
+        choices.append((current, current))
+    return choices
+
+
+def _segment_choices() -> list[tuple[int, str]]:
+    return [(0, "—"), *[(s.id, s.name) for s in Segment.select(Segment.id, Segment.name).order_by(Segment.name)]]
+
+
+def _content_choices(kind: str = "", current: ContentItem | None = None, approved_only=False) -> list:
+    query = ContentItem.select(ContentItem.id, ContentItem.title, ContentItem.status, ContentItem.kind)
+    query = query.where(ContentItem.status == "approved") if approved_only else query.where(ContentItem.status != "archived")
+    if kind:
+        query = query.where(ContentItem.kind == kind)
+    items = list(query.order_by(ContentItem.status, ContentItem.title).limit(500))
+    if current and current.id not in {i.id for i in items}:
+        items.insert(0, current)
+    return [(0, "—"), *[(i.id, f"{i.title} · {i.kind} · {i.status}") for i in items]]
+
+
+def _changed(entry: CalendarEntry, message: str):
+    """After an entry action: the panel (+ a week reload) for htmx, else back to the entry page."""
+    if is_htmx():
+        response = _panel(entry, message=message)
+        response.headers["HX-Trigger"] = "calendar-changed"
+        return response
+    flash(message, "success")
+    return redirect(url_for(".entry", entry_id=entry.id))
+
+
+def _refused(entry: CalendarEntry, exc: CalendarError | str, forms: dict | None = None):
+    message = error_text(exc) if isinstance(exc, CalendarError) else exc
+    if is_htmx():
+        return _panel(entry, error=message, **(forms or {}))
+    flash(message, "error")
+    return redirect(url_for(".entry", entry_id=entry.id))
+
+
+def _first_error(form) -> str:
+    for name, errors in form.errors.items():
+        label = getattr(getattr(form, name, None), "label", None)
+        return f"{label.text}: {errors[0]}" if label else str(errors[0])
+    return gettext("The form is not valid.")
+
+
+# ---------------------------------------------------------------- calendars
 
 
 @bp.route("/")
 def index():
-    return render_page("placeholder.html", title="calendars")
+    calendars = list(Calendar.select().order_by(Calendar.name))
+    now = utcnow()
+    upcoming = {}
+    for calendar in calendars:
+        nxt = (CalendarEntry.select(CalendarEntry.send_at).where(CalendarEntry.calendar == calendar,
+                                                                 CalendarEntry.send_at >= now)
+               .order_by(CalendarEntry.send_at).first())
+        upcoming[calendar.id] = services.utc_to_local(nxt.send_at, calendar.timezone) if nxt else None
+    slot_counts = {c.id: WeeklySlot.select().where(WeeklySlot.calendar == c).count() for c in calendars}
+    return render_page("calendars/index.html", calendars=calendars, upcoming=upcoming, slot_counts=slot_counts)
+
+
+def _calendar_form(calendar: Calendar | None = None) -> CalendarForm:
+    form = CalendarForm(obj=calendar)
+    form.channel.choices = _channel_choices(calendar.channel if calendar else None)
+    form.segment.choices = _segment_choices()
+    if request.method == "GET" and calendar is not None:
+        form.groups.data = "\n".join(calendar.groups or [])
+        form.segment.data = calendar.segment_id or 0
+    return form
+
+
+def _save_calendar(form: CalendarForm, calendar: Calendar | None):
+    data = CalendarData(name=form.name.data, kind=form.kind.data, channel=form.channel.data or "",
+                        audience=form.audience.data or "", segment_id=form.segment.data or None,
+                        groups=form.group_list(), timezone=form.timezone.data,
+                        min_gap_minutes=form.min_gap_minutes.data)
+    errors = services.validate_calendar(data)
+    for name, message in errors.items():
+        getattr(form, name).errors = [*getattr(form, name).errors, gettext(message)]
+    if errors:
+        return None
+    creating = calendar is None
+    calendar = services.save_calendar(data, calendar, user=current_user._get_current_object())
+    record_audit(current_user, "created" if creating else "changed", calendar, summary=calendar.name)
+    return calendar
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def new():
+    form = _calendar_form()
+    if form.validate_on_submit():
+        calendar = _save_calendar(form, None)
+        if calendar:
+            flash(gettext("Calendar created. Now give it a weekly template."), "success")
+            return redirect(url_for(".template", calendar_id=calendar.id))
+    status = 400 if form.is_submitted() else 200
+    return render_page("calendars/calendar_form.html", form=form, calendar=None), status
+
+
+@bp.route("/<int:calendar_id>/edit", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def edit(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    form = _calendar_form(calendar)
+    if form.validate_on_submit():
+        if _save_calendar(form, calendar):
+            flash(gettext("Calendar saved."), "success")
+            return redirect(url_for(".week", calendar_id=calendar.id))
+    status = 400 if form.is_submitted() else 200
+    return render_page("calendars/calendar_form.html", form=form, calendar=calendar,
+                       action_form=ActionForm(), audience=services.effective_audience(calendar)), status
+
+
+@bp.route("/<int:calendar_id>/delete", methods=["POST"])
+@roles_required(*EDITORS)
+def delete(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    if CalendarEntry.select().where(CalendarEntry.calendar == calendar, CalendarEntry.status == "scheduled").exists():
+        flash(gettext("Unschedule this calendar's scheduled entries before deleting it."), "error")
+        return redirect(url_for(".edit", calendar_id=calendar.id))
+    record_audit(current_user, "deleted", calendar, summary=calendar.name)
+    calendar.delete_instance(recursive=False)
+    flash(gettext("Calendar deleted."), "success")
+    return redirect(url_for(".index"))
+
+
+@bp.route("/<int:calendar_id>/feed/rotate", methods=["POST"])
+@roles_required(*EDITORS)
+def rotate_feed(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    if ActionForm().validate_on_submit():
+        services.rotate_feed_token(calendar)
+        record_audit(current_user, "rotated_feed_token", calendar, summary=calendar.name)
+        flash(gettext("A new feed address was made; the old one no longer works."), "success")
+    return redirect(url_for(".edit", calendar_id=calendar.id))
+
+
+@bp.route("/<int:calendar_id>/feed/<token>.ics")
+@public
+def feed(calendar_id: int, token: str):
+    calendar = Calendar.get_or_none(Calendar.id == calendar_id)
+    if calendar is None or not feed_token_matches(calendar, token):
+        abort(404)
+    body = build_feed(calendar, current_app.config["CAMPAIGNER"]["BASE_URL"])
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'inline; filename="calendar-{calendar.id}.ics"'
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+# ---------------------------------------------------------------- weekly template
+
+
+def _slot_form(formdata=True) -> SlotForm:
+    form = SlotForm() if formdata else SlotForm(formdata=None)
+    form.content.choices = _content_choices()
+    return form
+
+
+def _template_page(calendar: Calendar, slot_form=None, apply_form=None, status=200, applied=None):
+    apply_form = apply_form or ApplyForm(formdata=None)
+    if apply_form.start.data is None:
+        apply_form.start.data = services.week_start(services.today_in(calendar.timezone)) + dt.timedelta(days=7)
+    return render_page("calendars/template.html", calendar=calendar, slots=services.template_slots(calendar),
+                       slot_form=slot_form or _slot_form(formdata=False), apply_form=apply_form,
+                       action_form=ActionForm(), applied=applied), status
+
+
+@bp.route("/<int:calendar_id>/template")
+def template(calendar_id: int):
+    return _template_page(_calendar(calendar_id))
+
+
+@bp.route("/<int:calendar_id>/slots", methods=["POST"])
+@roles_required(*EDITORS)
+def add_slot(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    form = _slot_form()
+    if form.validate_on_submit():
+        try:
+            slot = services.save_slot(calendar, SlotData(
+                weekday=form.weekday.data, time=form.time.data, theme=form.theme.data or "",
+                content_kind=form.content_kind.data or "", content_id=form.content.data or None,
+                rotation_tag=form.rotation_tag.data))
+        except CalendarError as exc:
+            form.rotation_tag.errors = [*form.rotation_tag.errors, error_text(exc)]
+        else:
+            record_audit(current_user, "added_slot", calendar, summary=f"{slot.weekday} {slot.time} {slot.theme}")
+            flash(gettext("Slot added."), "success")
+            return redirect(url_for(".template", calendar_id=calendar.id))
+    return _template_page(calendar, slot_form=form, status=400)
+
+
+@bp.route("/<int:calendar_id>/slots/<int:slot_id>/delete", methods=["POST"])
+@roles_required(*EDITORS)
+def delete_slot(calendar_id: int, slot_id: int):
+    calendar = _calendar(calendar_id)
+    slot = WeeklySlot.get_or_none(WeeklySlot.id == slot_id, WeeklySlot.calendar == calendar)
+    if slot is None:
+        abort(404)
+    if ActionForm().validate_on_submit():
+        slot.delete_instance()
+        record_audit(current_user, "removed_slot", calendar, summary=f"{slot.weekday} {slot.time} {slot.theme}")
+        flash(gettext("Slot removed; entries made from it stay."), "success")
+    return redirect(url_for(".template", calendar_id=calendar.id))
+
+
+@bp.route("/<int:calendar_id>/apply", methods=["POST"])
+@roles_required(*EDITORS)
+def apply(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    form = ApplyForm()
+    if not form.validate_on_submit():
+        return _template_page(calendar, apply_form=form, status=400)
+    try:
+        applied = services.apply_weekly_template(calendar, form.start.data, form.weeks.data,
+                                                 user=current_user._get_current_object())
+    except CalendarError as exc:
+        form.start.errors = [*form.start.errors, error_text(exc)]
+        return _template_page(calendar, apply_form=form, status=400)
+    record_audit(current_user, "applied_template", calendar,
+                 summary=f"{form.start.data} +{form.weeks.data}w: {applied.created} created")
+    flash(gettext("%(created)s entries created, %(existing)s already there.",
+                  created=applied.created, existing=applied.existing), "success")
+    return redirect(url_for(".week", calendar_id=calendar.id, week=services.week_start(form.start.data).isoformat()))
+
+
+# ---------------------------------------------------------------- week and month views
+
+
+def _week_page(calendars: list[Calendar], tz: str, calendar: Calendar | None):
+    day = _day_arg() or services.today_in(tz)
+    grid = week_grid(calendars, day, tz)
+    base = url_for(".week", calendar_id=calendar.id) if calendar else url_for(".week_all")
+    return render_page("calendars/week.html", block="week", grid=grid, calendar=calendar, calendars=calendars,
+                       week_url=f"{base}?week={grid.monday.isoformat()}", base_url=base,
+                       entry_base=url_for(".index") + "entries/",
+                       today=services.today_in(tz))
+
+
+@bp.route("/week")
+def week_all():
+    return _week_page(list(Calendar.select().order_by(Calendar.name)), _display_zone(), None)
+
+
+@bp.route("/<int:calendar_id>/")
+def week(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    return _week_page([calendar], calendar.timezone, calendar)
+
+
+def _month_page(calendars: list[Calendar], tz: str, calendar: Calendar | None):
+    day = _day_arg("month") or services.today_in(tz)
+    grid = month_grid(calendars, day, tz)
+    base = url_for(".month", calendar_id=calendar.id) if calendar else url_for(".month_all")
+    week_base = url_for(".week", calendar_id=calendar.id) if calendar else url_for(".week_all")
+    return render_page("calendars/month.html", block="month", grid=grid, calendar=calendar, base_url=base,
+                       week_base=week_base, today=services.today_in(tz))
+
+
+@bp.route("/month")
+def month_all():
+    return _month_page(list(Calendar.select().order_by(Calendar.name)), _display_zone(), None)
+
+
+@bp.route("/<int:calendar_id>/month")
+def month(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    return _month_page([calendar], calendar.timezone, calendar)
+
+
+# ---------------------------------------------------------------- entries
+
+
+def _entry_forms(entry: CalendarEntry) -> dict:
+    local = services.utc_to_local(entry.send_at, entry.calendar.timezone)
+    move = MoveForm(formdata=None, date=local.date(), time=local.time())
+    content = ContentForm(formdata=None, content=entry.content_id or 0)
+    content.content.choices = _content_choices(entry.content_kind, entry.content if entry.content_id else None)
+    details = DetailsForm(formdata=None, obj=entry)
+    swap = SwapForm(formdata=None)
+    start, end = entry.send_at - dt.timedelta(days=14), entry.send_at + dt.timedelta(days=14)
+    neighbours = (CalendarEntry.select().where(CalendarEntry.calendar == entry.calendar_id, CalendarEntry.id != entry.id,
+                                               CalendarEntry.send_at.between(start, end))
+                  .order_by(CalendarEntry.send_at).limit(100))
+    tz = entry.calendar.timezone
+    swap.other.choices = [(e.id, f"{services.utc_to_local(e.send_at, tz):%a %Y-%m-%d %H:%M} · {e.theme}")
+                          for e in neighbours]
+    return {"move_form": move, "content_form": content, "details_form": details, "swap_form": swap}
+
+
+def _panel(entry: CalendarEntry, message: str | None = None, error: str | None = None, **forms):
+    entry = CalendarEntry.get_by_id(entry.id)  # re-read: an action may have changed it
+    calendar = entry.calendar
+    local = services.utc_to_local(entry.send_at, calendar.timezone)
+    all_forms = {**_entry_forms(entry), **forms}
+    conflicts = [c for c in _entry_conflicts(entry)]
+    status = publishing.entry_status(entry)
+    report = publishing.entry_report(entry) if entry.campaign_id else None
+    return render_page("calendars/entry.html", block="panel", entry=entry, calendar=calendar, local=local,
+                       status=status, report=report, conflicts=conflicts, message=message, error=error,
+                       action_form=ActionForm(), started=services.has_started(entry),
+                       deliveries_url=_deliveries_url(entry), **all_forms)
+
+
+def _entry_conflicts(entry: CalendarEntry):
+    from campaigner.calendars.conflicts import find_conflicts
+
+    found = find_conflicts(entry.send_at, entry.send_at + dt.timedelta(seconds=1), [entry.calendar_id])
+    return found.get(entry.id, [])
+
+
+def _deliveries_url(entry: CalendarEntry) -> str | None:
+    if not entry.campaign_id:
+        return None
+    return url_for("deliveries.index", campaign=entry.campaign_id)
+
+
+@bp.route("/entries/<int:entry_id>")
+def entry(entry_id: int):
+    return _panel(_entry(entry_id))
+
+
+@bp.route("/<int:calendar_id>/entries/new", methods=["GET", "POST"])
+@roles_required(*EDITORS)
+def new_entry(calendar_id: int):
+    calendar = _calendar(calendar_id)
+    form = EntryForm()
+    form.content.choices = _content_choices()
+    if request.method == "GET":
+        day = _day_arg("date") or services.today_in(calendar.timezone) + dt.timedelta(days=1)
+        form.date.data = day
+        hour = request.args.get("hour", type=int)
+        form.time.data = dt.time(hour if hour is not None and 0 <= hour <= 23 else 9, 0)
+    if form.validate_on_submit():
+        entry = services.create_entry(calendar, day=form.date.data, at=form.time.data, theme=form.theme.data or "",
+                                      content=form.content.data or None, notes=form.notes.data or "",
+                                      user=current_user._get_current_object())
+        record_audit(current_user, "created", entry, summary=entry.theme)
+        flash(gettext("Entry added."), "success")
+        return redirect(url_for(".week", calendar_id=calendar.id,
+                                week=services.week_start(form.date.data).isoformat()))
+    status = 400 if form.is_submitted() else 200
+    return render_page("calendars/entry_form.html", form=form, calendar=calendar), status
+
+
+@bp.route("/entries/<int:entry_id>/details", methods=["POST"])
+@roles_required(*EDITORS)
+def entry_details(entry_id: int):
+    entry = _entry(entry_id)
+    form = DetailsForm()
+    if not form.validate_on_submit():
+        return _refused(entry, _first_error(form), {"details_form": form})
+    services.edit_entry(entry, theme=form.theme.data or "", notes=form.notes.data or "")
+    record_audit(current_user, "changed", entry, summary=entry.theme)
+    return _changed(entry, gettext("Entry saved."))
+
+
+@bp.route("/entries/<int:entry_id>/content", methods=["POST"])
+@roles_required(*EDITORS)
+def entry_content(entry_id: int):
+    entry = _entry(entry_id)
+    form = ContentForm()
+    if not form.validate_on_submit():
+        return _refused(entry, _first_error(form))
+    try:
+        services.assign_content(entry, form.content.data or None)
+    except CalendarError as exc:
+        return _refused(entry, exc)
+    record_audit(current_user, "assigned_content", entry, summary=str(entry.content_id))
+    return _changed(entry, gettext("Content assigned."))
+
+
+@bp.route("/entries/<int:entry_id>/move", methods=["POST"])
+@roles_required(*EDITORS)
+def entry_move(entry_id: int):
+    entry = _entry(entry_id)
+    form = MoveForm()
+    if not form.validate_on_submit():
+        return _refused(entry, _first_error(form))
+    try:
+        publishing.move_entry(entry, form.date.data, form.time.data, form.tz.data or None,
+                              user=current_user._get_current_object())
+    except CalendarError as exc:
+        return _refused(entry, exc)
+    local = services.utc_to_local(entry.send_at, entry.calendar.timezone)
+    record_audit(current_user, "moved", entry, summary=f"{local:%Y-%m-%d %H:%M} {entry.calendar.timezone}")
+    return _changed(entry, gettext("Moved to %(when)s.", when=f"{local:%a %Y-%m-%d %H:%M}"))
+
+
+@bp.route("/entries/<int:entry_id>/swap", methods=["POST"])
+@roles_required(*EDITORS)
+def entry_swap(entry_id: int):
+    entry = _entry(entry_id)
+    form = SwapForm()
+    other = CalendarEntry.get_or_none(CalendarEntry.id == form.other.data) if form.validate_on_submit() else None
+    if other is None:
+        return _refused(entry, gettext("Choose another entry to swap with."))
+    try:
+        publishing.swap_entries(entry, other, user=current_user._get_current_object())
+    except CalendarError as exc:
+        return _refused(entry, exc)
+    record_audit(current_user, "swapped", entry, summary=f"with entry {other.id}")
+    return _changed(entry, gettext("Times swapped."))
+
+
+@bp.route("/entries/<int:entry_id>/approve", methods=["POST"])
+@roles_required(*EDITORS)
+def entry_approve(entry_id: int):
+    entry = _entry(entry_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        publishing.approve_entry(entry, user=current_user._get_current_object())
+    except CalendarError as exc:
+        return _refused(entry, exc)
+    record_audit(current_user, "scheduled", entry, summary=f"campaign {entry.campaign_id}")
+    return _changed(entry, gettext("Approved: it is scheduled and will send on time."))
+
+
+@bp.route("/entries/<int:entry_id>/unschedule", methods=["POST"])
+@roles_required(*EDITORS)
+def entry_unschedule(entry_id: int):
+    entry = _entry(entry_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        publishing.unschedule_entry(entry, user=current_user._get_current_object())
+    except CalendarError as exc:
+        return _refused(entry, exc)
+    record_audit(current_user, "unscheduled", entry)
+    return _changed(entry, gettext("Unscheduled: the entry is a draft again."))
+
+
+@bp.route("/entries/<int:entry_id>/delete", methods=["POST"])
+@roles_required(*EDITORS)
+def entry_delete(entry_id: int):
+    entry = _entry(entry_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    calendar_id, monday = entry.calendar_id, services.week_start(
+        services.utc_to_local(entry.send_at, entry.calendar.timezone).date())
+    try:
+        services.delete_entry(entry)
+    except CalendarError as exc:
+        return _refused(entry, exc)
+    record_audit(current_user, "deleted", object_type="calendarentry", object_id=entry_id)
+    flash(gettext("Entry deleted."), "success")
+    target = url_for(".week", calendar_id=calendar_id, week=monday.isoformat())
+    if is_htmx():
+        response = current_app.make_response("")
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
