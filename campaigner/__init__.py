@@ -32,7 +32,38 @@ __all__ = [
     "SendResult",
     "TransientError",
     "UnknownChannel",
+    "append_to_outbox",
+    "lazy_gettext",
+    "markdown_to_html",
+    "markdown_to_text",
+    "outbox_path",
+    "personalize",
+    "post_json",
+    "public",
+    "text_for_channel",
 ]
+
+# Imported on first use, so `import campaigner` stays light for workers and plugins.
+_LAZY = {
+    "lazy_gettext": ("flask_babel", "lazy_gettext"),  # mark a plugin's UI strings for translation
+    "markdown_to_html": ("campaigner.content.rendering", "markdown_to_html"),
+    "markdown_to_text": ("campaigner.content.rendering", "markdown_to_text"),
+    "personalize": ("campaigner.content.rendering", "personalize"),
+    "text_for_channel": ("campaigner.content.rendering", "text_for_channel"),
+    "public": ("campaigner.web", "public"),  # for views of plugin blueprints reachable without login
+    "post_json": ("campaigner.channels.http", "post_json"),  # HTTP with the contract's error mapping
+    "outbox_path": ("campaigner.channels.outbox", "outbox_path"),
+    "append_to_outbox": ("campaigner.channels.outbox", "append_to_outbox"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'campaigner' has no attribute {name!r}")
 
 
 def create_app(config: dict | None = None):

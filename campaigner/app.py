@@ -31,6 +31,7 @@ BLUEPRINTS = [
     ("campaigner.analytics.views", "bp"),
     ("campaigner.links.views", "bp"),
     ("campaigner.plugins_ui.views", "bp"),
+    ("campaigner.unsubscribe", "bp"),  # the public /u/<token>
     ("campaigner.settings_ui.views", "bp"),
     ("campaigner.api", "bp"),
 ]

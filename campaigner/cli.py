@@ -30,7 +30,9 @@ def main():
 
 
 # Each feature's own command group, as "module:attribute"; explicit, like the blueprints.
-FEATURE_COMMANDS: list[str] = []
+FEATURE_COMMANDS: list[str] = [
+    "campaigner.plugins_cli:plugins_command",
+]
 
 
 def _add_feature_commands() -> None:

@@ -284,3 +284,38 @@ def _import_file(name: str, file: Path):
         sys.modules.pop(name, None)
         raise
     return module
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def plugin_report(manager: PluginManager, check_config: bool = True) -> dict:
+    """Plugins, their hooks and channels, each channel's config status, and load errors (JSON-ready).
+
+    What `campaigner plugins --json`, the Plugins page and the API show.
+    Checking configs reads the database; the caller holds a connection.
+    """
+    from campaigner.channels.config import config_problems, environment_config
+
+    channels = manager.channels()
+    plugins = []
+    for name in manager.plugin_names():
+        info = manager.infos[name]
+        plugins.append({"name": name, "source": info.source, "location": info.location, "version": info.version,
+                        "hooks": manager.hooks_of(name), "channels": manager.channels_of(name),
+                        "error": manager.load_errors.get(name)})
+    channel_rows = []
+    for channel_name, channel in sorted(channels.items()):
+        row = {**channel.describe(), "plugin": manager.channel_plugin(channel_name)}
+        if check_config:
+            try:
+                problems = config_problems(channel, manager.settings)
+            except Exception as exc:  # noqa: BLE001 - e.g. no schema yet: report, don't crash the listing
+                row.update(config_valid=None, config_errors={"": f"not checked: {type(exc).__name__}: {exc}"})
+            else:
+                row.update(config_valid=not problems, config_errors=problems)
+            row["config_from_environment"] = sorted(environment_config(channel, manager.settings))
+        channel_rows.append(row)
+    errors = [{"plugin": name, "error": error} for name, error in manager.load_errors.items()]
+    failures = [{"plugin": f.plugin, "hook": f.hook, "error": f.error} for f in manager.hook_failures]
+    return {"plugins": plugins, "channels": channel_rows, "errors": errors, "hook_failures": failures}

@@ -1,0 +1,181 @@
+"""The email channel: SMTP, multipart text + HTML from the Markdown content.
+
+Every message carries ``List-Unsubscribe`` (the contact's signed unsubscribe
+URL, which the render context provides) with ``List-Unsubscribe-Post`` for
+one-click unsubscribing (RFC 8058), and a Message-ID derived from the
+idempotency key, so a replayed send is recognisable as the same message.
+"""
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate, parseaddr
+
+from campaigner import (
+    Capabilities,
+    Channel,
+    ConfigError,
+    ConfigField,
+    ContentLimits,
+    Message,
+    PermanentError,
+    SendResult,
+    TransientError,
+    hookimpl,
+    lazy_gettext as _,
+    markdown_to_html,
+    markdown_to_text,
+    personalize,
+    text_for_channel,
+)
+
+HTML_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title></head>
+<body style="font-family: system-ui, 'PingFang SC', 'Microsoft YaHei', sans-serif; line-height: 1.6; color: #1f2430; max-width: 640px; margin: 0 auto; padding: 16px;">
+{body}
+<hr style="border: 0; border-top: 1px solid #e3e6ea; margin: 24px 0 8px;">
+<p style="font-size: 12px; color: #6b7280;">{footer} <a href="{unsubscribe_url}">{unsubscribe_label}</a></p>
+</body></html>
+"""
+
+
+class EmailChannel(Channel):
+    name = "email"
+    label = _("Email")
+    contact_field = "email"
+    limits = ContentLimits(format="html")
+    capabilities = Capabilities(provider_dedupes=False, outcome_queryable=False)
+    send_timeout = 30.0
+    config_schema = (
+        ConfigField("host", _("SMTP host"), required=True, help=_("e.g. smtp.exmail.qq.com")),
+        ConfigField("port", _("SMTP port"), type="integer", default=587, min=1, max=65535),
+        ConfigField("security", _("Connection security"), type="choice", default="starttls",
+                    choices=("none", "starttls", "ssl"),
+                    help=_("starttls on port 587, ssl on port 465, none only on a trusted network")),
+        ConfigField("username", _("SMTP user name")),
+        ConfigField("password", _("SMTP password"), secret=True),
+        ConfigField("from_address", _("From address"), type="email", required=True),
+        ConfigField("from_name", _("From name"), help=_("e.g. the brand's name")),
+        ConfigField("reply_to", _("Reply-To address"), type="email"),
+        ConfigField("footer", _("Footer before the unsubscribe link"), default="不想再收到这类邮件？",
+                    help=_("Shown at the bottom of every email")),
+        ConfigField("unsubscribe_label", _("Unsubscribe link text"), default="退订 Unsubscribe"),
+        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=20, min=1, max=120),
+    )
+
+    def clean_config(self, cleaned: dict) -> dict:
+        if cleaned.get("password") and not cleaned.get("username"):
+            raise ConfigError({"username": _("required when a password is set")})
+        return cleaned
+
+    def render(self, content, contact, context: dict) -> Message:
+        """Subject from the title, text and sanitized HTML from the (personalised) Markdown."""
+        to = self.address(contact)
+        if not to or "@" not in to:
+            raise PermanentError(f"no usable email address: {to!r}")
+        unsubscribe_url = context.get("unsubscribe_url") or ""
+        extra = {"unsubscribe_url": unsubscribe_url}
+        subject = personalize(content.title, contact, extra).strip() or "(no subject)"
+        source = personalize(text_for_channel(content, self.name), contact, extra)
+        footer = str(self.setting("footer") or "")
+        label = str(self.setting("unsubscribe_label") or "Unsubscribe")
+        text = markdown_to_text(source)
+        if unsubscribe_url:
+            text += f"\n\n--\n{footer} {label}: {unsubscribe_url}"
+        html = HTML_PAGE.format(title=_escape(subject), body=markdown_to_html(source), footer=_escape(footer),
+                                unsubscribe_url=_escape(unsubscribe_url), unsubscribe_label=_escape(label))
+        headers = {}
+        if unsubscribe_url:
+            headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return Message(to=to, subject=subject, body=text, html=html, data={"headers": headers})
+
+    def build_email(self, message: Message, idempotency_key: str) -> EmailMessage:
+        """The MIME message: text and HTML alternatives, From, Reply-To, unsubscribe headers."""
+        sender = self.setting("from_address")
+        email = EmailMessage()
+        email["Subject"] = message.subject or ""
+        email["From"] = formataddr((self.setting("from_name") or "", sender))
+        email["To"] = message.to
+        if self.setting("reply_to"):
+            email["Reply-To"] = self.setting("reply_to")
+        email["Date"] = formatdate(usegmt=True)
+        email["Message-ID"] = message_id(idempotency_key, sender)
+        for name, value in (message.data.get("headers") or {}).items():
+            email[name] = value
+        email.set_content(message.body)
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+        return email
+
+    def send(self, message: Message, idempotency_key: str) -> SendResult:
+        """Deliver over SMTP; the Message-ID is the provider id."""
+        email = self.build_email(message, idempotency_key)
+        try:
+            with self._connect() as smtp:
+                refused = smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise PermanentError(f"recipient refused: {_smtp_reason(exc.recipients)}") from None
+        except smtplib.SMTPAuthenticationError as exc:
+            # A wrong password is the config's fault, not the contact's: retried
+            # once fixed (the engine pauses the campaign after repeated errors).
+            raise TransientError(f"SMTP login refused ({exc.smtp_code}): check the user name and password") from None
+        except smtplib.SMTPResponseException as exc:
+            reason = f"SMTP {exc.smtp_code}: {_decode(exc.smtp_error)}"
+            if 400 <= exc.smtp_code < 500:
+                raise TransientError(reason) from None
+            raise PermanentError(reason) from None
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, socket.timeout, OSError) as exc:
+            raise TransientError(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from None
+        if refused:
+            raise PermanentError(f"recipient refused: {_smtp_reason(refused)}")
+        return SendResult(provider_id=email["Message-ID"], details={"to": message.to})
+
+    def _connect(self) -> smtplib.SMTP:
+        host, port = self.setting("host"), int(self.setting("port"))
+        timeout = float(self.setting("timeout"))
+        security = self.setting("security")
+        context = ssl.create_default_context()
+        if security == "ssl":
+            smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=timeout)
+        try:
+            if security == "starttls":
+                smtp.starttls(context=context)
+            if self.setting("username"):
+                smtp.login(self.setting("username"), self.setting("password") or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def message_id(idempotency_key: str, sender: str) -> str:
+    """A Message-ID made from the idempotency key: the same key gives the same id."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "campaigner.local"
+    local = re.sub(r"[^A-Za-z0-9._-]", ".", idempotency_key).strip(".") or "message"
+    return f"<{local}@{domain}>"
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(str(text), quote=True)
+
+
+def _decode(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _smtp_reason(recipients: dict) -> str:
+    return "; ".join(f"{addr}: {code} {_decode(msg)}" for addr, (code, msg) in recipients.items())
+
+
+@hookimpl
+def register_channels(register):
+    register(EmailChannel())
