@@ -3,3 +3,4 @@
 An explicit list, so which tasks a worker knows never depends on import order.
 """
 import campaigner.maintenance  # noqa: F401
+import campaigner.deliveries.tasks  # noqa: F401

@@ -4,11 +4,13 @@ from __future__ import annotations
 import peewee
 
 from campaigner.audience.models import Contact
-from campaigner.db import BaseModel, utcnow
+from campaigner.db import BaseModel, JSONField, utcnow
 
 # queued -> sending -> sent | failed | unknown; skipped and deferred are decided at send time.
+# deferred (quiet hours) and queued-with-a-later-send_after (retry backoff) are picked up again when due.
 STATUSES = ("queued", "sending", "sent", "failed", "skipped", "deferred", "unknown", "cancelled")
 FINAL_STATUSES = ("sent", "failed", "skipped", "unknown", "cancelled")
+PENDING_STATUSES = ("queued", "deferred", "sending")
 
 
 class Delivery(BaseModel):
@@ -22,8 +24,10 @@ class Delivery(BaseModel):
     idempotency_key = peewee.CharField(unique=True)
     provider_id = peewee.CharField(null=True)
     error = peewee.TextField(null=True)
+    marketing = peewee.BooleanField(default=True)  # counts against the frequency caps
     send_after = peewee.DateTimeField(default=utcnow)  # UTC; not before this
     lease_until = peewee.DateTimeField(null=True)
+    lease_token = peewee.CharField(null=True)  # which claim holds it: a late batch can't overwrite a reclaimed row
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
     sent_at = peewee.DateTimeField(null=True)
@@ -31,9 +35,35 @@ class Delivery(BaseModel):
     class Meta:
         indexes = (
             (("source_type", "source_id", "contact", "channel"), True),
+            # claims and the sweeper: what is due
             (("status", "send_after"), False),
-            (("source_type", "source_id", "status"), False),
+            # a campaign's claims, stats and its filtered log
+            (("source_type", "source_id", "status", "id"), False),
+            # frequency caps and the log filtered by contact
+            (("contact", "channel", "sent_at"), False),
         )
 
 
-MODELS = [Delivery]
+class DeliveryEvent(BaseModel):
+    """A notable change of a delivery beyond the happy path: an error, a deferral, a retry, an unknown outcome."""
+
+    delivery = peewee.ForeignKeyField(Delivery, backref="events", on_delete="CASCADE")
+    at = peewee.DateTimeField(default=utcnow)
+    status = peewee.CharField()  # the status it moved to
+    attempt = peewee.IntegerField(default=0)
+    error = peewee.TextField(default="")
+    details = JSONField(null=True)
+
+    class Meta:
+        indexes = ((("delivery", "at"), False),)
+
+
+class RateWindow(BaseModel):
+    """Sends granted in one minute for a rate-limited key ("channel:sms", "campaign:7"), shared by every worker."""
+
+    key = peewee.CharField(primary_key=True)
+    window = peewee.DateTimeField()  # start of the minute (UTC)
+    used = peewee.IntegerField(default=0)
+
+
+MODELS = [Delivery, DeliveryEvent, RateWindow]

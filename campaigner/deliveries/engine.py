@@ -1,0 +1,658 @@
+"""The delivery engine: fan-out, claimed batches, checks at send time, recording, recovery.
+
+The database is the truth and Huey only the trigger (campaigner.deliveries.tasks):
+
+* `fan_out` writes one delivery per targeted contact with a single
+  ``INSERT … SELECT`` from the audience query. The channel is chosen there, in
+  SQL: the first channel of the campaign's fallback list on which the contact
+  has an address and has not opted out. A contact reachable on none still gets
+  a delivery, ``skipped`` with the reason (``no_address`` or ``opted_out``),
+  so every targeted contact has exactly one row and the stats add up. The
+  unique (source, contact, channel) key makes a second fan-out harmless.
+* `pump` claims a batch of due deliveries (status ``sending``, a lease and a
+  token), runs the checks of the moment (campaign still running, content still
+  approved, opt-outs, frequency caps, quiet hours), renders, shortens links,
+  hands the batch to the channel (`campaigner.deliveries.sender`), and records
+  every outcome on its row — only while the row still carries the claim's
+  token, so a batch that outlived its lease can't overwrite what recovery decided.
+* `recover_expired` handles claims whose lease ran out (the worker died):
+  where the channel's provider drops repeats of an idempotency key the
+  delivery is queued again with the same key; elsewhere it becomes ``unknown``
+  for ops to decide. Never a silent second send.
+* `sweep` is what the periodic task (and a worker starting up) runs: it starts
+  due campaigns whose eta task was lost, recovers expired leases and revives
+  running campaigns no batch has touched lately.
+
+Nothing here imports Flask or Huey.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import operator
+import uuid
+from dataclasses import dataclass, field
+from functools import reduce
+
+import peewee
+from peewee import SQL, Case, Cast, Value, fn
+
+from campaigner.audience.models import Contact, OptOut
+from campaigner.campaigns.models import Campaign
+from campaigner.content.models import ContentItem
+from campaigner.channels import PermanentError, SendResult, TransientError
+from campaigner.db import database, is_postgres, utcnow
+from campaigner.deliveries import policy
+from campaigner.deliveries.models import Delivery, DeliveryEvent, RateWindow
+from campaigner.deliveries.sender import SendTimeout, send_messages
+
+log = logging.getLogger(__name__)
+
+SOURCE = "campaign"
+CONTACT_COLUMNS = ("email", "phone", "chat_id", "openid")
+STALE_PUMP = dt.timedelta(seconds=60)  # a running campaign no batch touched for this long is revived
+
+
+class EngineError(Exception):
+    """The engine can't go on with a campaign (a channel missing, ...); the message says why."""
+
+
+@dataclass
+class BatchOutcome:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    unknown: int = 0
+    deferred: int = 0
+    skipped: dict = field(default_factory=dict)
+    released: int = 0  # handed back unsent (campaign paused or cancelled meanwhile)
+
+
+@dataclass
+class SweepReport:
+    dispatch: list = field(default_factory=list)  # campaign ids to start now
+    pump: list = field(default_factory=list)  # running campaign ids to revive
+    recovered: int = 0
+    next_lease_expiry: dt.datetime | None = None
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def write_transaction():
+    """A transaction that takes the write lock at once on SQLite (no upgrade deadlock between workers)."""
+    if is_postgres():
+        return database.atomic()
+    return database.atomic(lock_type="IMMEDIATE")
+
+
+def channel_for(name: str):
+    """The configured channel instance named `name`, or None when no plugin provides it."""
+    from campaigner.channels import ConfigError
+    from campaigner.plugins import UnknownChannel, configured_channel
+
+    try:
+        return configured_channel(name)
+    except UnknownChannel:
+        return None
+    except ConfigError as exc:
+        raise EngineError(f"the channel {name!r} is not configured correctly: {exc}") from None
+
+
+def instance_timezone() -> str:
+    from campaigner.runtime import current_runtime
+
+    return current_runtime().settings.get("TIMEZONE") or "UTC"
+
+
+def _source(campaign_id: int):
+    return (Delivery.source_type == SOURCE) & (Delivery.source_id == campaign_id)
+
+
+def _chunks(items: list, size: int = 500):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+# ---------------------------------------------------------------- fan-out
+
+
+def reachability(channel_names: list[str]):
+    """SQL expressions over Contact choosing each contact's channel (first reachable in order) and status.
+
+    Returns (channel_expr, status_expr, reason_expr, address_fields).
+    """
+    reach, has_address, names = [], [], []
+    for name in channel_names:
+        channel = channel_for(name)
+        if channel is None:
+            raise EngineError(f"no installed plugin provides the channel {name!r}")
+        column = channel.contact_field if channel.contact_field in CONTACT_COLUMNS else None
+        if column:
+            column_field = getattr(Contact, column)
+            address = column_field.is_null(False) & (column_field != "")
+        else:  # an address the channel derives itself: decided at send time by channel.address()
+            address = SQL("1 = 1")
+        opted_out = fn.EXISTS(OptOut.select(SQL("1")).where((OptOut.contact == Contact.id) & (OptOut.channel == name)))
+        has_address.append(address)
+        reach.append(address & ~opted_out)
+        names.append(name)
+    any_reach = reduce(operator.or_, reach)
+    any_address = reduce(operator.or_, has_address)
+    channel_expr = Case(None, list(zip(reach, names)), names[0])
+    status_expr = Case(None, [(any_reach, "queued")], "skipped")
+    reason_expr = Case(None, [(any_reach, ""), (any_address, "opted_out")], "no_address")
+    return channel_expr, status_expr, reason_expr
+
+
+def fan_out(campaign: Campaign, now: dt.datetime | None = None) -> int:
+    """Write the campaign's deliveries in one INSERT … SELECT; return how many contacts it targets."""
+    from campaigner.campaigns.targeting import audience_query
+
+    now = now or utcnow()
+    channel_expr, status_expr, reason_expr = reachability(list(campaign.channels))
+    key_expr = Value(f"campaign:{campaign.id}:").concat(Cast(Contact.id, "TEXT"))
+    send_after = min(campaign.send_at or now, now)
+    query = (Contact
+             .select(Value(SOURCE), Value(campaign.id), Contact.id, channel_expr, status_expr, reason_expr,
+                     key_expr, Value(0), Value(True), Value(send_after), Value(now), Value(now))
+             .where(Contact.id.in_(audience_query(campaign))))
+    fields = [Delivery.source_type, Delivery.source_id, Delivery.contact, Delivery.channel, Delivery.status,
+              Delivery.reason, Delivery.idempotency_key, Delivery.attempts, Delivery.marketing,
+              Delivery.send_after, Delivery.created_at, Delivery.updated_at]
+    with write_transaction():
+        Delivery.insert_from(query, fields).on_conflict_ignore().as_rowcount().execute()
+        targeted = Delivery.select().where(_source(campaign.id)).count()
+        (Campaign.update(fanned_out_at=now, targeted=targeted, updated_at=now)
+         .where(Campaign.id == campaign.id).execute())
+    campaign.fanned_out_at, campaign.targeted = now, targeted
+    return targeted
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+def reserve(key: str, wanted: int, limit: int | None, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Take up to `wanted` sends from `key`'s budget for this minute; return (granted, when the next window opens)."""
+    if not limit:
+        return wanted, None
+    window = now.replace(second=0, microsecond=0)
+    next_window = window + dt.timedelta(minutes=1)
+    with write_transaction():
+        RateWindow.insert(key=key, window=window, used=0).on_conflict_ignore().execute()
+        query = RateWindow.select().where(RateWindow.key == key)
+        row = (query.for_update() if is_postgres() else query).get()
+        used = row.used if row.window == window else 0
+        granted = max(0, min(wanted, limit - used))
+        RateWindow.update(window=window, used=used + granted).where(RateWindow.key == key).execute()
+    return granted, (next_window if granted < wanted else None)
+
+
+def refund(key: str, unused: int, limit: int | None, now: dt.datetime) -> None:
+    """Give back sends reserved but not claimed, so the budget isn't wasted on an empty claim."""
+    if not limit or unused <= 0:
+        return
+    window = now.replace(second=0, microsecond=0)
+    (RateWindow.update(used=fn.MAX(RateWindow.used - unused, 0) if not is_postgres()
+                       else fn.GREATEST(RateWindow.used - unused, 0))
+     .where((RateWindow.key == key) & (RateWindow.window == window)).execute())
+
+
+# ---------------------------------------------------------------- claiming
+
+
+def claim(campaign_id: int, channel: str, limit: int, lease_seconds: float, now: dt.datetime):
+    """Claim up to `limit` due deliveries of one channel: (token, [(id, contact_id, attempts, key), ...])."""
+    if limit <= 0:
+        return None, []
+    token = uuid.uuid4().hex
+    p = database.param
+    skip_locked = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    table = Delivery._meta.table_name
+    sql = (f"UPDATE {table} SET status = 'sending', lease_until = {p}, lease_token = {p}, "
+           f"attempts = attempts + 1, updated_at = {p} "
+           f"WHERE id IN (SELECT id FROM {table} WHERE source_type = {p} AND source_id = {p} "
+           f"AND status IN ('queued', 'deferred') AND channel = {p} AND send_after <= {p} "
+           f"LIMIT {p}{skip_locked}) "
+           f"RETURNING id, contact_id, attempts, idempotency_key")
+    lease_until = now + dt.timedelta(seconds=lease_seconds)
+    with write_transaction():
+        cursor = database.execute_sql(sql, (lease_until, token, now, SOURCE, campaign_id, channel, now, int(limit)))
+        rows = cursor.fetchall()
+    rows.sort()
+    return token, rows
+
+
+def _update_claimed(ids: list[int], token: str, **values) -> int:
+    values.setdefault("lease_until", None)
+    count = 0
+    for chunk in _chunks(ids):
+        count += (Delivery.update(**values)
+                  .where(Delivery.id.in_(chunk), Delivery.lease_token == token, Delivery.status == "sending")
+                  .execute())
+    return count
+
+
+def release(ids: list[int], token: str, now: dt.datetime) -> int:
+    """Hand claimed deliveries back unsent (the attempt didn't happen)."""
+    return _update_claimed(ids, token, status="queued", lease_token=None, updated_at=now,
+                           attempts=Delivery.attempts - 1)
+
+
+# ---------------------------------------------------------------- one batch
+
+
+def _log_events(rows: list[dict]) -> None:
+    if rows:
+        for chunk in _chunks(rows, 200):
+            DeliveryEvent.insert_many(chunk).execute()
+
+
+def _cap_counts(contact_ids: list[int], channel: str, claimed_ids: set[int], now: dt.datetime):
+    """Per contact: marketing messages on `channel` sent in the last day and week, counting in-flight ones.
+
+    A delivery being sent by another batch right now counts for a row with a
+    higher id, so two batches racing for one contact send one message, not two
+    (and not zero).
+    """
+    week_ago, day_ago = now - dt.timedelta(days=7), now - dt.timedelta(days=1)
+    query = (Delivery
+             .select(Delivery.id, Delivery.contact_id, Delivery.status, Delivery.sent_at, Delivery.updated_at)
+             .where(Delivery.contact.in_(contact_ids), Delivery.channel == channel, Delivery.marketing == True,  # noqa: E712
+                    ((Delivery.status == "sent") & (Delivery.sent_at >= week_ago)) | (Delivery.status == "sending"))
+             .tuples())
+    seen: dict[int, list] = {}
+    for delivery_id, contact_id, status, sent_at, updated_at in query:
+        if delivery_id in claimed_ids:
+            continue
+        seen.setdefault(contact_id, []).append((delivery_id, status, sent_at or updated_at))
+    counts = {}
+    for contact_id, items in seen.items():
+        counts[contact_id] = items
+    return counts, day_ago
+
+
+def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.datetime, engine: dict) -> BatchOutcome:
+    """Check, render, send and record one claimed batch of `campaign` on `channel`."""
+    from campaigner.links.shortener import shorten_links
+
+    outcome = BatchOutcome(claimed=len(rows))
+    ids = [r[0] for r in rows]
+    # The campaign may have been paused or cancelled, or its content archived, since the claim.
+    status = Campaign.select(Campaign.status).where(Campaign.id == campaign.id).scalar()
+    content = ContentItem.get_or_none(ContentItem.id == campaign.content_id)
+    if content is None:
+        status = "content_deleted"
+    if status != "running" or not content.is_sendable:
+        with write_transaction():
+            outcome.released = release(ids, token, now)
+            if status == "cancelled":
+                cancel_pending(campaign.id, now)
+        if status in ("running", "content_deleted"):
+            pause(campaign.id, "content is no longer approved", now)
+        return outcome
+
+    contacts = {c.id: c for chunk in _chunks([r[1] for r in rows]) for c in Contact.select().where(Contact.id.in_(chunk))}
+    opted_out = {o for chunk in _chunks(list(contacts)) for (o,) in OptOut.select(OptOut.contact_id).where(
+        OptOut.contact.in_(chunk), OptOut.channel == channel.name).tuples()}
+    caps = policy.effective_caps(engine, campaign.caps)
+    cap_rows, day_ago = _cap_counts(list(contacts), channel.name, set(ids), now) if any(caps.values()) else ({}, None)
+    window = policy.effective_quiet_hours(engine, campaign.quiet_hours, channel.name)
+    fallback_tz = instance_timezone()
+
+    skipped: dict[str, list[int]] = {}
+    deferred: dict[dt.datetime, list[int]] = {}
+    failed: dict[str, list[int]] = {}
+    events: list[dict] = []
+    to_send: list[tuple] = []  # (delivery id, attempts, message, key)
+    for delivery_id, contact_id, attempts, key in rows:
+        contact = contacts.get(contact_id)
+        if contact is None:
+            skipped.setdefault("contact_deleted", []).append(delivery_id)
+            continue
+        if contact_id in opted_out:
+            skipped.setdefault("opted_out", []).append(delivery_id)
+            continue
+        if caps.get("day") or caps.get("week"):
+            earlier = [(i, at) for i, _status, at in cap_rows.get(contact_id, []) if _status == "sent" or i < delivery_id]
+            in_day = sum(1 for _i, at in earlier if at and at >= day_ago)
+            if (caps.get("day") and in_day >= caps["day"]) or (caps.get("week") and len(earlier) >= caps["week"]):
+                skipped.setdefault("capped", []).append(delivery_id)
+                continue
+        if window:
+            until = policy.quiet_until(now, policy.zone(contact.timezone, fallback_tz), window)
+            if until is not None:
+                deferred.setdefault(until, []).append(delivery_id)
+                continue
+        address = channel.address(contact)
+        if not address:
+            skipped.setdefault("no_address", []).append(delivery_id)
+            continue
+        try:
+            message = channel.render(content, contact, {"campaign": campaign, "delivery_id": delivery_id,
+                                                          "idempotency_key": key, "address": address})
+            message.body = shorten_links(message.body, delivery_id=delivery_id, campaign_id=campaign.id,
+                                         channel=channel.name, fmt=getattr(channel.limits, "format", "text"))
+            if message.html:
+                message.html = shorten_links(message.html, delivery_id=delivery_id, campaign_id=campaign.id,
+                                             channel=channel.name, fmt="html")
+        except Exception as exc:  # noqa: BLE001 - a plugin's render error fails its delivery only
+            error = f"render failed: {type(exc).__name__}: {exc}"
+            failed.setdefault(error, []).append(delivery_id)
+            events.append({"delivery": delivery_id, "at": now, "status": "failed", "attempt": attempts, "error": error})
+            continue
+        to_send.append((delivery_id, attempts, message, key))
+
+    results = send_messages(channel, [(m, k) for _i, _a, m, k in to_send], threads=engine["send_threads"])
+    done = utcnow()
+    sent: list[tuple[int, str | None]] = []
+    retry: dict[tuple[dt.datetime, str], list[int]] = {}
+    unknown: dict[str, list[int]] = {}
+    dedupes = bool(getattr(channel.capabilities, "provider_dedupes", False))
+    error_run = campaign_errors = 0
+    for (delivery_id, attempts, _message, _key), result in zip(to_send, results):
+        if isinstance(result, SendResult):
+            sent.append((delivery_id, result.provider_id))
+            error_run = 0
+            continue
+        if result is not None and not isinstance(result, Exception):
+            # A plugin returning something else than a SendResult: take a provider id if it has one.
+            sent.append((delivery_id, getattr(result, "provider_id", None)))
+            error_run = 0
+            continue
+        error_run += 1
+        campaign_errors += 1
+        error = f"{type(result).__name__}: {result}" if result is not None else "the channel returned nothing"
+        transient = isinstance(result, TransientError) or (isinstance(result, SendTimeout) and dedupes)
+        if isinstance(result, SendTimeout) and not dedupes:
+            unknown.setdefault(error, []).append(delivery_id)
+            events.append({"delivery": delivery_id, "at": done, "status": "unknown", "attempt": attempts, "error": error})
+        elif transient and attempts < engine["max_attempts"]:
+            when = done + policy.retry_delay(engine, attempts)
+            retry.setdefault((when, error), []).append(delivery_id)
+            events.append({"delivery": delivery_id, "at": done, "status": "queued", "attempt": attempts,
+                           "error": error, "details": {"retry_at": when.isoformat()}})
+        else:
+            if isinstance(result, PermanentError) or not transient:
+                final_error = error
+            else:
+                final_error = f"{error} (gave up after {attempts} attempts)"
+            failed.setdefault(final_error, []).append(delivery_id)
+            events.append({"delivery": delivery_id, "at": done, "status": "failed", "attempt": attempts,
+                           "error": final_error})
+
+    with write_transaction():
+        if sent:
+            for chunk in _chunks(sent):
+                chunk_ids = [i for i, _p in chunk]
+                provider = Case(Delivery.id, [(i, p) for i, p in chunk if p is not None], None) \
+                    if any(p is not None for _i, p in chunk) else None
+                _update_claimed(chunk_ids, token, status="sent", sent_at=done, updated_at=done, provider_id=provider,
+                                error=None, reason="")
+            outcome.sent = len(sent)
+        for reason, reason_ids in skipped.items():
+            _update_claimed(reason_ids, token, status="skipped", reason=reason, updated_at=done,
+                            attempts=Delivery.attempts - 1)
+            outcome.skipped[reason] = len(reason_ids)
+        for until, until_ids in deferred.items():
+            _update_claimed(until_ids, token, status="deferred", reason="quiet_hours", send_after=until,
+                            lease_token=None, updated_at=done, attempts=Delivery.attempts - 1)
+            events.extend({"delivery": i, "at": done, "status": "deferred", "attempt": 0, "error": "",
+                           "details": {"until": until.isoformat(), "reason": "quiet_hours"}} for i in until_ids)
+            outcome.deferred += len(until_ids)
+        for (when, error), when_ids in retry.items():
+            _update_claimed(when_ids, token, status="queued", send_after=when, lease_token=None, updated_at=done,
+                            error=error)
+            outcome.retrying += len(when_ids)
+        for error, error_ids in failed.items():
+            _update_claimed(error_ids, token, status="failed", error=error, updated_at=done)
+            outcome.failed += len(error_ids)
+        for error, error_ids in unknown.items():
+            _update_claimed(error_ids, token, status="unknown", error=error, updated_at=done)
+            outcome.unknown += len(error_ids)
+        _log_events(events)
+        _count_errors(campaign.id, sent_any=bool(sent), trailing=error_run, total=campaign_errors, now=done,
+                      engine=engine, last_error=next((e["error"] for e in reversed(events) if e["error"]), ""))
+
+    _emit_events(sent, failed, done)
+    return outcome
+
+
+def _count_errors(campaign_id: int, *, sent_any: bool, trailing: int, total: int, now: dt.datetime,
+                  engine: dict, last_error: str) -> None:
+    """Keep the campaign's run of consecutive send errors; pause it when the run gets too long."""
+    if not total and not sent_any:
+        return
+    if sent_any:
+        Campaign.update(consecutive_errors=trailing, pumped_at=now).where(Campaign.id == campaign_id).execute()
+        errors = trailing
+    else:
+        (Campaign.update(consecutive_errors=Campaign.consecutive_errors + total, pumped_at=now)
+         .where(Campaign.id == campaign_id).execute())
+        errors = Campaign.select(Campaign.consecutive_errors).where(Campaign.id == campaign_id).scalar() or 0
+    limit = engine["pause_after_errors"]
+    if limit and errors >= limit:
+        pause(campaign_id, f"paused itself after {errors} consecutive send errors; last: {last_error}", now)
+
+
+def _emit_events(sent: list, failed: dict, now: dt.datetime) -> None:
+    """Tell delivery_event plugins (analytics, webhooks) what was sent and what failed."""
+    from campaigner.runtime import current_runtime
+
+    plugins = current_runtime().plugins
+    if not plugins.hook.delivery_event.get_hookimpls() or not (sent or failed):
+        return
+    ids = [i for i, _p in sent] + [i for ids in failed.values() for i in ids]
+    sent_ids = {i for i, _p in sent}
+    emitter = getattr(plugins, "emit_delivery_event", None)
+    for chunk in _chunks(ids):
+        for delivery in Delivery.select().where(Delivery.id.in_(chunk)):
+            event = "sent" if delivery.id in sent_ids else "failed"
+            details = {"provider_id": delivery.provider_id, "error": delivery.error}
+            if emitter is not None:
+                emitter(event, delivery, details)
+                continue
+            for impl in plugins.hook.delivery_event.get_hookimpls():
+                try:
+                    impl.function(event=event, delivery=delivery, details=details)
+                except Exception:  # noqa: BLE001 - every implementation runs; each failure is logged by name
+                    log.exception("delivery_event hook of plugin %s failed", impl.plugin_name)
+
+
+# ---------------------------------------------------------------- campaign state
+
+
+def pause(campaign_id: int, reason: str, now: dt.datetime | None = None) -> bool:
+    """Pause a running or scheduled campaign with the reason ops see; False when it wasn't."""
+    now = now or utcnow()
+    return bool(Campaign.update(status="paused", status_reason=reason, updated_at=now)
+                .where(Campaign.id == campaign_id, Campaign.status.in_(("running", "scheduled"))).execute())
+
+
+def cancel_pending(campaign_id: int, now: dt.datetime) -> int:
+    """Mark every delivery of the campaign not yet claimed as cancelled."""
+    return (Delivery.update(status="cancelled", reason="campaign_cancelled", updated_at=now, lease_until=None)
+            .where(_source(campaign_id), Delivery.status.in_(("queued", "deferred"))).execute())
+
+
+def complete_if_done(campaign_id: int, now: dt.datetime | None = None) -> bool:
+    """Mark a running campaign completed, but only once every one of its deliveries is final."""
+    now = now or utcnow()
+    pending = Delivery.select(SQL("1")).where(_source(campaign_id), Delivery.status.in_(("queued", "deferred", "sending")))
+    return bool(Campaign.update(status="completed", completed_at=now, updated_at=now, status_reason="")
+                .where(Campaign.id == campaign_id, Campaign.status == "running",
+                       Campaign.fanned_out_at.is_null(False), ~fn.EXISTS(pending)).execute())
+
+
+def start(campaign_id: int, now: dt.datetime | None = None, tolerance: float = 1.0) -> bool:
+    """scheduled -> running when its time has come; False when another worker did it or it isn't due."""
+    now = now or utcnow()
+    return bool(Campaign.update(status="running", started_at=now, updated_at=now)
+                .where(Campaign.id == campaign_id, Campaign.status == "scheduled", Campaign.cron.is_null(),
+                       Campaign.send_at <= now + dt.timedelta(seconds=tolerance)).execute())
+
+
+def next_due(campaign_id: int) -> dt.datetime | None:
+    """The earliest send_after of the campaign's deliveries still waiting (retries, quiet hours)."""
+    return (Delivery.select(fn.MIN(Delivery.send_after))
+            .where(_source(campaign_id), Delivery.status.in_(("queued", "deferred"))).scalar())
+
+
+def _as_datetime(value):
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
+def pump(campaign_id: int, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Send one batch of a running campaign; return when this send chain should run again (None: stop).
+
+    Returns `now` while there is more due, the time the next delivery becomes
+    due (a retry, the end of quiet hours, a new rate-limit window), or None
+    when nothing is left for this chain (the campaign completed, was paused,
+    or its last batches are in flight elsewhere).
+    """
+    now = now or utcnow()
+    campaign = Campaign.get_or_none(Campaign.id == campaign_id)
+    if campaign is None or campaign.status != "running":
+        return None
+    engine = policy.engine_settings()
+    try:
+        if campaign.fanned_out_at is None:
+            fan_out(campaign, now)
+        channels = [(name, channel_for(name)) for name in campaign.channels]
+        missing = [name for name, channel in channels if channel is None]
+        if missing:
+            raise EngineError(f"no installed plugin provides the channel {missing[0]!r}")
+    except EngineError as exc:
+        pause(campaign.id, str(exc), now)
+        return None
+    if not campaign.content.is_sendable:
+        pause(campaign.id, "content is no longer approved", now)
+        return None
+
+    blocked_until = None
+    for name, channel in channels:
+        wanted = engine["batch_size"]
+        throttle_key, throttle = f"campaign:{campaign.id}", campaign.throttle_per_minute
+        channel_key, channel_limit = f"channel:{name}", channel.capabilities.rate_limit_per_minute
+        granted, reopen = reserve(throttle_key, wanted, throttle, now)
+        granted_channel, reopen_channel = reserve(channel_key, granted, channel_limit, now) if granted else (0, None)
+        refund(throttle_key, granted - granted_channel, throttle, now)
+        for when in (reopen, reopen_channel):
+            if when and granted_channel == 0:
+                blocked_until = when if blocked_until is None else min(blocked_until, when)
+        if not granted_channel:
+            continue
+        lease = max(engine["lease_seconds"], float(getattr(channel, "send_timeout", 30) or 30) * 2)
+        token, rows = claim(campaign.id, name, granted_channel, lease, now)
+        refund(throttle_key, granted_channel - len(rows), throttle, now)
+        refund(channel_key, granted_channel - len(rows), channel_limit, now)
+        if rows:
+            send_batch(campaign, channel, token, rows, now, engine)
+            Campaign.update(pumped_at=utcnow()).where(Campaign.id == campaign.id).execute()
+            return now  # more may be due: go on at once
+
+    recover_expired(now, campaign_id=campaign.id)
+    due = _as_datetime(next_due(campaign.id))
+    if due is None:
+        if complete_if_done(campaign.id, now):
+            return None
+        return None  # batches in flight elsewhere finish it
+    if blocked_until and due <= now:
+        return blocked_until
+    return max(due, now)
+
+
+# ---------------------------------------------------------------- recovery
+
+
+def recover_expired(now: dt.datetime | None = None, campaign_id: int | None = None) -> int:
+    """Settle claims whose lease ran out: queued again with the same key where the provider dedupes, else unknown."""
+    now = now or utcnow()
+    where = [Delivery.status == "sending", Delivery.lease_until < now]
+    if campaign_id is not None:
+        where.append(_source(campaign_id))
+    expired = list(Delivery.select(Delivery.channel, Delivery.source_type, Delivery.source_id)
+                   .where(*where).distinct().tuples())
+    total = 0
+    engine = policy.engine_settings() if expired else None
+    for channel_name, source_type, source_id in expired:
+        channel = channel_for(channel_name)
+        dedupes = bool(channel is not None and getattr(channel.capabilities, "provider_dedupes", False))
+        active = True
+        if source_type == SOURCE:
+            status = Campaign.select(Campaign.status).where(Campaign.id == source_id).scalar()
+            active = status in ("running", "paused", "scheduled")
+        scope = [*where, Delivery.channel == channel_name, Delivery.source_type == source_type,
+                 Delivery.source_id == source_id]
+        with write_transaction():
+            if dedupes and active:
+                replay = scope + [Delivery.attempts < engine["max_attempts"]]
+                _event_from(replay, "queued", "the worker stopped during the send; replayed with the same idempotency key", now)
+                total += (Delivery.update(status="queued", lease_until=None, lease_token=None, send_after=now,
+                                          updated_at=now).where(*replay).execute())
+            error = "the worker stopped during the send; the outcome is unknown (not resent)"
+            _event_from(scope, "unknown", error, now)
+            total += (Delivery.update(status="unknown", error=error, lease_until=None, updated_at=now)
+                      .where(*scope).execute())
+    return total
+
+
+def _event_from(where: list, status: str, error: str, now: dt.datetime) -> None:
+    query = (Delivery.select(Delivery.id, Value(now), Value(status), Delivery.attempts, Value(error))
+             .where(*where))
+    DeliveryEvent.insert_from(query, [DeliveryEvent.delivery, DeliveryEvent.at, DeliveryEvent.status,
+                                      DeliveryEvent.attempt, DeliveryEvent.error]).as_rowcount().execute()
+
+
+def sweep(now: dt.datetime | None = None, revive_all: bool = False) -> SweepReport:
+    """Find what no task reached: due campaigns, expired leases, running campaigns left without a send chain."""
+    now = now or utcnow()
+    report = SweepReport()
+    report.recovered = recover_expired(now)
+    report.dispatch = [c for (c,) in Campaign.select(Campaign.id).where(
+        Campaign.status == "scheduled", Campaign.send_at <= now).tuples()]
+    stale = now - STALE_PUMP
+    for campaign_id, pumped_at, fanned_out_at in (Campaign.select(Campaign.id, Campaign.pumped_at, Campaign.fanned_out_at)
+                                                  .where(Campaign.status == "running").tuples()):
+        pumped_at = _as_datetime(pumped_at)
+        if fanned_out_at is None:
+            report.pump.append(campaign_id)
+            continue
+        due = _as_datetime(next_due(campaign_id))
+        if due is None:
+            complete_if_done(campaign_id, now)
+        elif due <= now and (revive_all or pumped_at is None or pumped_at < stale):
+            report.pump.append(campaign_id)
+    report.next_lease_expiry = _as_datetime(
+        Delivery.select(fn.MIN(Delivery.lease_until)).where(Delivery.status == "sending").scalar())
+    return report
+
+
+# ---------------------------------------------------------------- ops actions
+
+
+def retry_deliveries(ids: list[int] | None = None, *, campaign_id: int | None = None,
+                     statuses: tuple[str, ...] = ("failed",), now: dt.datetime | None = None) -> list[int]:
+    """Queue failed deliveries again (same idempotency key); return the campaign ids that need a send chain."""
+    now = now or utcnow()
+    where = [Delivery.status.in_(statuses), Delivery.source_type == SOURCE]
+    if ids is not None:
+        where.append(Delivery.id.in_(ids))
+    if campaign_id is not None:
+        where.append(Delivery.source_id == campaign_id)
+    cancelled = Campaign.select(Campaign.id).where(Campaign.status == "cancelled")
+    where.append(Delivery.source_id.not_in(cancelled))
+    with write_transaction():
+        campaigns = [c for (c,) in Delivery.select(Delivery.source_id).where(*where).distinct().tuples()]
+        if not campaigns:
+            return []
+        _event_from(where, "queued", "retried by ops", now)
+        (Delivery.update(status="queued", send_after=now, lease_until=None, lease_token=None, updated_at=now,
+                         reason="")
+         .where(*where).execute())
+        (Campaign.update(status="running", completed_at=None, updated_at=now, consecutive_errors=0)
+         .where(Campaign.id.in_(campaigns), Campaign.status == "completed").execute())
+    return campaigns
