@@ -32,6 +32,7 @@ def main():
 # Each feature's own command group, as "module:attribute"; explicit, like the blueprints.
 FEATURE_COMMANDS: list[str] = [
     "campaigner.plugins_cli:plugins_command",
+    "campaigner.content.cli:content",
 ]
 
 
@@ -65,8 +66,9 @@ def prepare_instance(app, quiet: bool = False) -> None:
                 click.secho(f"One-time password: {password}", fg="green", bold=True)
                 click.secho("Change it under Settings after signing in.", fg="green")
             click.secho("=" * 60, fg="green")
-        for loader in app.extensions.get("campaigner_first_start", []):
-            loader(app)
+        from campaigner.content.library_files import load_sample_library
+
+        load_sample_library(echo=(lambda _msg: None) if quiet else click.echo)
 
 
 def _stop_on_signals() -> None:

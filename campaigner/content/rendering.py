@@ -1,16 +1,27 @@
 """Turning content into what a channel sends: Markdown, sanitizing, personalisation.
 
-First cut; the content library work owns and extends this module. Plugins use
-these functions (re-exported from `campaigner`) rather than their own.
+Plugins use these functions (re-exported from `campaigner`) rather than their own.
+The order that keeps a contact's data from injecting markup is: personalise the
+Markdown first, then render and sanitize the result (`render_html`).
+
+Personalisation fields are ``{{ field }}`` or ``{{ field | default }}``; the
+default is used where a contact lacks the field. Which fields exist is decided
+in `campaigner.content.personal_fields` and checked when content is saved.
 """
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 import markdown as md
 import nh3
 
 FIELD = re.compile(r"\{\{\s*([\w.]+)\s*(?:\|\s*([^}]*?)\s*)?\}\}")
+# Anything that opens like a field; a match of this that FIELD does not match is malformed.
+FIELD_LIKE = re.compile(r"\{\{(.*?)\}\}", re.S)
+CONTACT_FIELDS = ("name", "email", "phone", "external_id")
+_LINK = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.S | re.I)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 
 
 def markdown_to_html(text: str) -> str:
@@ -19,14 +30,24 @@ def markdown_to_html(text: str) -> str:
 
 
 def markdown_to_text(text: str) -> str:
-    """Plain text for channels that cannot show HTML."""
-    html = md.markdown(text or "", extensions=["extra"])
-    return re.sub(r"\n{3,}", "\n\n", nh3.clean(html, tags=set())).strip()
+    """Plain text for channels that cannot show HTML: links keep their address, entities are decoded."""
+    html = nh3.clean(md.markdown(text or "", extensions=["extra", "sane_lists"]))
+
+    def link(match):
+        href, label = html_lib.unescape(match.group(1)), match.group(2)
+        plain = html_lib.unescape(nh3.clean(label, tags=set())).strip()
+        return html_lib.escape(plain if not href or href == plain else f"{plain} ({href})" if plain else href)
+
+    html = _LINK.sub(link, html)
+    html = re.sub(r"<br\s*/?>", "\n", html)
+    text = html_lib.unescape(nh3.clean(html, tags=set()))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 def contact_fields(contact) -> dict:
+    """The values a contact offers to ``{{ field }}``: its attributes and its name, email, phone, external id."""
     fields = dict(getattr(contact, "attributes", None) or {})
-    for name in ("name", "email", "phone", "external_id"):
+    for name in CONTACT_FIELDS:
         value = getattr(contact, name, None)
         if value:
             fields[name] = value
@@ -44,6 +65,35 @@ def personalize(text: str, contact, extra: dict | None = None) -> str:
     return FIELD.sub(fill, text or "")
 
 
+def fields_used(text: str) -> list[str]:
+    """The personalisation field names `text` uses, in order of first use."""
+    seen: list[str] = []
+    for match in FIELD.finditer(text or ""):
+        if match.group(1) not in seen:
+            seen.append(match.group(1))
+    return seen
+
+
+def malformed_fields(text: str) -> list[str]:
+    """Each ``{{ … }}`` in `text` that is not a well-formed field, as written."""
+    return [m.group(0) for m in FIELD_LIKE.finditer(text or "") if not FIELD.fullmatch(m.group(0))]
+
+
+def has_images(text: str) -> bool:
+    """Whether the Markdown shows an image (which text-only channels drop)."""
+    return bool(_IMAGE.search(text or "")) or "<img" in (text or "").lower()
+
+
 def text_for_channel(content, channel: str) -> str:
     """The channel's variant of `content` where it has one, else the body."""
     return (content.variants or {}).get(channel) or content.body
+
+
+def render_html(content, channel: str, contact, extra: dict | None = None) -> str:
+    """The channel's text of `content` personalised for `contact`, as sanitized HTML."""
+    return markdown_to_html(personalize(text_for_channel(content, channel), contact, extra))
+
+
+def render_text(content, channel: str, contact, extra: dict | None = None) -> str:
+    """The channel's text of `content` personalised for `contact`, as plain text."""
+    return markdown_to_text(personalize(text_for_channel(content, channel), contact, extra))

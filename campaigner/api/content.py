@@ -1,0 +1,519 @@
+"""Content library endpoints: items, status, versions and restore, previews, media, personalisation fields.
+
+Reading needs any valid token; writing needs the editor role (admin passes).
+HTML in answers (``html``, ``variants_html``, previews) is sanitized like the pages.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import current_app, g, jsonify, request, url_for
+
+from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.content import media as media_store
+from campaigner.content import personal_fields, previews, search
+from campaigner.content.models import KINDS, STATUSES, ContentItem, ContentVersion, Media
+from campaigner.content.rendering import markdown_to_html
+from campaigner.content.services import (ContentError, ContentValidationError, change_status, delete_content,
+                                         diff_versions, find_item, restore_version, save_content)
+
+WRITERS = ("editor",)
+MAX_PER_PAGE = 100
+
+
+def _time(value):
+    return value.isoformat() + "Z" if value else None
+
+
+def item_json(item: ContentItem, full: bool = True) -> dict:
+    """An item as the API shows it; `full` adds the body, the variants and their sanitized HTML."""
+    data = {"id": item.id, "slug": item.slug, "title": item.title, "kind": item.kind, "status": item.status,
+            "tags": list(item.tags or []), "channels_with_variant": sorted(item.variants or {}),
+            "version": item.version, "sendable": item.is_sendable,
+            "created_at": _time(item.created_at), "updated_at": _time(item.updated_at)}
+    if full:
+        data.update(body=item.body, variants=dict(item.variants or {}), html=markdown_to_html(item.body),
+                    variants_html={k: markdown_to_html(v) for k, v in (item.variants or {}).items()})
+    return data
+
+
+def version_json(version: ContentVersion, full: bool = False) -> dict:
+    data = {"number": version.number, "saved_at": _time(version.saved_at), "note": version.note,
+            "saved_by": version.saved_by.email if version.saved_by_id else None, "title": version.title}
+    if full:
+        data.update(kind=version.kind, body=version.body, tags=list(version.tags or []),
+                    variants=dict(version.variants or {}), html=markdown_to_html(version.body))
+    return data
+
+
+def _item(key) -> ContentItem:
+    item = find_item(key)
+    if item is None:
+        raise ApiError("no content item with this id or slug", 404)
+    return item
+
+
+def _invalid(exc: ContentValidationError):
+    return ApiError("the content is not valid", 422, fields={k: str(v) for k, v in exc.errors.items()})
+
+
+def _content_fields(data: dict) -> dict:
+    allowed = {"title", "slug", "kind", "tags", "status", "body", "variants"}
+    unknown = sorted(set(data) - allowed - {"version"})
+    if unknown:
+        raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return {k: v for k, v in data.items() if k in allowed}
+
+
+@bp.route("/content", methods=["GET"])
+def content_list():
+    """Search and filter the library.
+    ---
+    get:
+      summary: Search the content library (title and body, Chinese included) with filters
+      parameters:
+        - {name: q, in: query, schema: {type: string}, description: words that title or body contain}
+        - {name: kind, in: query, schema: {type: string, enum: [moments, community, script, article, sms, welcome]}}
+        - {name: tag, in: query, schema: {type: string}}
+        - {name: status, in: query, schema: {type: string, enum: [draft, approved, archived]}}
+        - {name: channel, in: query, schema: {type: string}, description: items with a variant for this channel}
+        - {name: page, in: query, schema: {type: integer, minimum: 1}}
+        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+      responses:
+        200:
+          description: One page of items (without bodies)
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  items: {type: array, items: {type: object}}
+                  total: {type: integer}
+                  page: {type: integer}
+                  pages: {type: integer}
+        400:
+          description: A bad filter
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+    """
+    args = request.args
+    if args.get("kind") and args["kind"] not in KINDS:
+        raise ApiError(f"unknown kind; one of {', '.join(KINDS)}")
+    if args.get("status") and args["status"] not in STATUSES:
+        raise ApiError(f"unknown status; one of {', '.join(STATUSES)}")
+    try:
+        page_number = int(args.get("page", 1))
+        per_page = int(args.get("per_page", search.PER_PAGE))
+    except ValueError:
+        raise ApiError("page and per_page are whole numbers") from None
+    if page_number < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ApiError(f"page starts at 1; per_page is 1 to {MAX_PER_PAGE}")
+    filters = search.Filters(q=args.get("q", "").strip(), kind=args.get("kind", ""), tag=args.get("tag", ""),
+                             status=args.get("status", ""), channel=args.get("channel", ""))
+    page = search.search(filters, page_number, per_page)
+    return jsonify({"items": [item_json(i, full=False) for i in page.items], "total": page.total,
+                    "page": page.number, "pages": page.pages, "per_page": page.per_page})
+
+
+@bp.route("/content", methods=["POST"])
+def content_create():
+    """Create an item.
+    ---
+    post:
+      summary: Create a content item (its first version)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [title]
+              properties:
+                title: {type: string}
+                slug: {type: string}
+                kind: {type: string, enum: [moments, community, script, article, sms, welcome]}
+                tags: {type: array, items: {type: string}}
+                status: {type: string, enum: [draft, approved, archived]}
+                body: {type: string, description: Markdown with {{ field }} personalisation}
+                variants: {type: object, additionalProperties: {type: string}}
+      responses:
+        201: {description: The item, with sanitized html}
+        400:
+          description: Not a JSON object, or unknown fields
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+        403: {description: Only editors write content}
+        422:
+          description: Invalid fields, each with its reason in `fields`
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+    """
+    require_role(*WRITERS)
+    data = _content_fields(json_body())
+    try:
+        result = save_content(None, data, g.api_user)
+    except ContentValidationError as exc:
+        raise _invalid(exc) from None
+    _audit("created", result.item)
+    return jsonify(item_json(result.item)), 201
+
+
+@bp.route("/content/<key>", methods=["GET"])
+def content_get(key):
+    """One item.
+    ---
+    get:
+      summary: A content item by id or slug, with its body, variants and their sanitized HTML
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}, description: id or slug}
+      responses:
+        200: {description: The item}
+        404:
+          description: No such item
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Error'}
+    """
+    return jsonify(item_json(_item(key)))
+
+
+@bp.route("/content/<key>", methods=["PATCH"])
+def content_update(key):
+    """Edit an item.
+    ---
+    patch:
+      summary: Change some fields of an item; a change is kept as a new version
+      description: >
+        Pass `version` (the version you read) to be refused with 409 when someone
+        saved the item since; fields left out keep their values.
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                version: {type: integer}
+                title: {type: string}
+                slug: {type: string}
+                kind: {type: string}
+                tags: {type: array, items: {type: string}}
+                body: {type: string}
+                variants: {type: object, additionalProperties: {type: string}}
+      responses:
+        200: {description: The item; `changed` says whether a new version was written}
+        404: {description: No such item}
+        409: {description: Someone saved the item since `version`}
+        422: {description: Invalid fields}
+    """
+    require_role(*WRITERS)
+    item = _item(key)
+    body = json_body()
+    data = _content_fields(body)
+    if "status" in data:
+        raise ApiError("change the status with POST /content/<key>/status")
+    expected = body.get("version")
+    if expected is not None and not isinstance(expected, int):
+        raise ApiError("version is a whole number")
+    try:
+        result = save_content(item, data, g.api_user, expected_version=expected)
+    except ContentValidationError as exc:
+        raise _invalid(exc) from None
+    except ContentError as exc:
+        raise ApiError(str(exc), 409) from None
+    if result.changed:
+        _audit("changed", result.item)
+    return jsonify({**item_json(result.item), "changed": result.changed})
+
+
+@bp.route("/content/<key>", methods=["DELETE"])
+def content_delete(key):
+    """Delete an item.
+    ---
+    delete:
+      summary: Delete an item and its versions (refused while a campaign uses it)
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}}
+      responses:
+        204: {description: Deleted}
+        404: {description: No such item}
+        409: {description: A campaign uses it; archive it instead}
+    """
+    require_role(*WRITERS)
+    item = _item(key)
+    try:
+        delete_content(item)
+    except ContentError as exc:
+        raise ApiError(str(exc), 409) from None
+    _audit("deleted", item)
+    return "", 204
+
+
+@bp.route("/content/<key>/status", methods=["POST"])
+def content_status(key):
+    """Approve, archive or return an item to draft.
+    ---
+    post:
+      summary: Change an item's status (draft → approved → archived; only approved content is sent)
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status]
+              properties:
+                status: {type: string, enum: [draft, approved, archived]}
+      responses:
+        200: {description: The item}
+        404: {description: No such item}
+        409: {description: This status cannot follow the current one}
+    """
+    require_role(*WRITERS)
+    item = _item(key)
+    status = json_body().get("status")
+    before = item.status
+    try:
+        change_status(item, str(status or ""), g.api_user)
+    except ContentError as exc:
+        raise ApiError(str(exc), 409 if status in STATUSES else 400) from None
+    _audit("changed_status", item, f"{before} → {item.status}")
+    return jsonify(item_json(item))
+
+
+@bp.route("/content/<key>/versions", methods=["GET"])
+def content_versions(key):
+    """An item's history.
+    ---
+    get:
+      summary: Every saved version of an item, newest first (who, when, what)
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}}
+      responses:
+        200: {description: The versions}
+        404: {description: No such item}
+    """
+    item = _item(key)
+    rows = item.versions.order_by(ContentVersion.number.desc())
+    return jsonify({"item": item.id, "current": item.version, "versions": [version_json(v) for v in rows]})
+
+
+def _version(item: ContentItem, number: int) -> ContentVersion:
+    row = ContentVersion.get_or_none(ContentVersion.content == item.id, ContentVersion.number == number)
+    if row is None:
+        raise ApiError(f"no version {number}", 404)
+    return row
+
+
+@bp.route("/content/<key>/versions/<int:number>", methods=["GET"])
+def content_version(key, number):
+    """One version with its diff.
+    ---
+    get:
+      summary: A saved version, and its diff against another one (default the one before)
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}}
+        - {name: number, in: path, required: true, schema: {type: integer}}
+        - {name: against, in: query, schema: {type: integer}}
+      responses:
+        200: {description: The version and `diff` (unified diff lines per field)}
+        404: {description: No such item or version}
+    """
+    item = _item(key)
+    shown = _version(item, number)
+    against_number = request.args.get("against", number - 1, type=int)
+    against = ContentVersion.get_or_none(ContentVersion.content == item.id, ContentVersion.number == against_number)
+    diff = {d.field: [{"add": "+", "del": "-", "ctx": " ", "hunk": ""}[kind] + line for kind, line in d.lines]
+            for d in diff_versions(against, shown)}
+    return jsonify({**version_json(shown, full=True), "against": against.number if against else None, "diff": diff})
+
+
+@bp.route("/content/<key>/versions/<int:number>/restore", methods=["POST"])
+def content_restore(key, number):
+    """Restore a version.
+    ---
+    post:
+      summary: Make an old version current again (the restore is itself a new version)
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}}
+        - {name: number, in: path, required: true, schema: {type: integer}}
+      responses:
+        200: {description: The item as restored}
+        404: {description: No such item or version}
+    """
+    require_role(*WRITERS)
+    item = _item(key)
+    _version(item, number)
+    try:
+        result = restore_version(item, number, g.api_user)
+    except ContentValidationError as exc:
+        raise _invalid(exc) from None
+    except ContentError as exc:
+        raise ApiError(str(exc), 409) from None
+    if result.changed:
+        _audit("restored", result.item, f"version {number} → v{result.item.version}")
+    return jsonify({**item_json(result.item), "changed": result.changed})
+
+
+def _previews_json(title, body, variants) -> dict:
+    channels = current_app.extensions["campaigner"].plugins.channels()
+    return {"previews": [asdict(p) for p in previews.previews(channels, title, body, variants)],
+            "unknown_fields": previews.field_problems(title, body, variants)}
+
+
+@bp.route("/content/<key>/previews", methods=["GET"])
+def content_previews(key):
+    """Per-channel previews of an item.
+    ---
+    get:
+      summary: How each registered channel shows the item, with the channel's limit warnings
+      parameters:
+        - {name: key, in: path, required: true, schema: {type: string}}
+      responses:
+        200: {description: "`previews`: channel, format, text, sanitized html, length, warnings"}
+        404: {description: No such item}
+    """
+    item = _item(key)
+    return jsonify(_previews_json(item.title, item.body, item.variants))
+
+
+@bp.route("/content/preview", methods=["POST"])
+def content_preview():
+    """Preview unsaved text.
+    ---
+    post:
+      summary: Per-channel previews of text that is not saved (nothing is written)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                title: {type: string}
+                body: {type: string}
+                variants: {type: object, additionalProperties: {type: string}}
+      responses:
+        200: {description: The previews and any unknown personalisation fields}
+        400: {description: Not a JSON object}
+    """
+    data = json_body()
+    variants = data.get("variants") or {}
+    if not isinstance(variants, dict) or not all(isinstance(v, str) for v in variants.values()):
+        raise ApiError("variants map a channel name to its text")
+    return jsonify(_previews_json(str(data.get("title") or ""), str(data.get("body") or ""), variants))
+
+
+def media_json(row: Media) -> dict:
+    url = url_for("content.media_file", filename=row.filename)
+    return {"id": row.id, "filename": row.filename, "original_name": row.original_name, "mime": row.mime,
+            "size": row.size, "width": row.width, "height": row.height, "content": row.content_id,
+            "url": url, "markdown": media_store.markdown_for(row, url), "uploaded_at": _time(row.uploaded_at)}
+
+
+@bp.route("/content/media", methods=["GET"])
+def content_media_list():
+    """Uploaded images.
+    ---
+    get:
+      summary: Uploaded images, newest first (each with the Markdown that shows it)
+      parameters:
+        - {name: content, in: query, schema: {type: string}, description: only images of this item}
+      responses:
+        200: {description: The images}
+    """
+    rows = Media.select().order_by(Media.uploaded_at.desc())
+    if request.args.get("content"):
+        rows = rows.where(Media.content == _item(request.args["content"]).id)
+    return jsonify({"media": [media_json(r) for r in rows.limit(500)]})
+
+
+@bp.route("/content/media", methods=["POST"])
+def content_media_upload():
+    """Upload an image.
+    ---
+    post:
+      summary: Upload an image (PNG, JPEG, GIF or WebP, at most 5 MB), checked by its bytes
+      requestBody:
+        required: true
+        content:
+          multipart/form-data:
+            schema:
+              type: object
+              required: [file]
+              properties:
+                file: {type: string, format: binary}
+                content: {type: string, description: id or slug of the item it belongs to}
+      responses:
+        201: {description: The stored image}
+        400: {description: No file, or not an accepted image}
+    """
+    require_role(*WRITERS)
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError("send the image as the multipart field 'file'")
+    item = _item(request.form["content"]) if request.form.get("content") else None
+    try:
+        row = media_store.store_upload(current_app.config["CAMPAIGNER"]["INSTANCE_PATH"], upload.read(),
+                                       upload.filename or "", content=item, user=g.api_user)
+    except ContentError as exc:
+        raise ApiError(str(exc)) from None
+    _audit("uploaded", row, row.original_name or row.filename)
+    return jsonify(media_json(row)), 201
+
+
+@bp.route("/content/fields", methods=["GET"])
+def content_fields_get():
+    """Personalisation fields.
+    ---
+    get:
+      summary: The fields content may use (contact fields, declared attributes, attributes seen on contacts)
+      responses:
+        200: {description: The fields}
+    """
+    return jsonify({"contact": list(personal_fields.CONTACT_FIELDS), "context": list(personal_fields.CONTEXT_FIELDS),
+                    "declared": personal_fields.declared_fields(), "seen": personal_fields.attribute_fields_seen()})
+
+
+@bp.route("/content/fields", methods=["PUT"])
+def content_fields_put():
+    """Declare attribute fields.
+    ---
+    put:
+      summary: Replace the declared contact attribute fields that content may use
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [declared]
+              properties:
+                declared: {type: array, items: {type: string}}
+      responses:
+        200: {description: The fields}
+        400: {description: A name that is not a field name}
+    """
+    require_role(*WRITERS)
+    names = json_body().get("declared")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ApiError("declared is a list of field names")
+    try:
+        personal_fields.declare_fields(names)
+    except ValueError as exc:
+        raise ApiError(f"{exc} is not a field name: use letters, digits and _") from None
+    _audit("changed", None, ", ".join(personal_fields.declared_fields()), object_type="content_fields")
+    return content_fields_get()
+
+
+def _audit(action: str, obj, summary: str = "", **kwargs) -> None:
+    from campaigner.audit import record_audit
+
+    record_audit(g.api_user, action, obj, summary=summary or str(obj or ""), **kwargs)

@@ -1,0 +1,187 @@
+"""The library as files: Markdown with YAML front matter, imported and exported by slug.
+
+One file is one item::
+
+    ---
+    title: 周一咖啡小知识
+    slug: coffee-monday-tips
+    kind: community
+    tags: [咖啡, 周一]
+    status: approved
+    variants:
+      sms: 【豆子研究所】周一早安……
+    ---
+    The Markdown body.
+
+Import is idempotent by slug: a file that matches its item changes nothing and
+writes no version. Each file is saved in its own transaction, so a bad file is
+reported by name and never half-written, and the other files still import.
+Export writes the same format, so export → import round-trips.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import frontmatter
+import yaml
+
+from campaigner.content.models import KINDS, ContentItem
+from campaigner.content.services import ContentError, ContentValidationError, save_content
+from campaigner.settings_store import get_value, set_value
+
+FRONT_MATTER_KEYS = ("title", "slug", "kind", "tags", "status", "variants")
+SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent.parent / "content"
+SAMPLE_LOADED = "content.sample_library_loaded"
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (file name, what is wrong)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        return (f"{len(self.created)} created, {len(self.updated)} updated, "
+                f"{len(self.unchanged)} unchanged, {len(self.errors)} failed")
+
+
+class FileError(ValueError):
+    """A file that cannot be imported; the message says why."""
+
+
+def read_item_file(path: Path) -> dict:
+    """The item fields of one Markdown file; raise FileError saying what is wrong with it."""
+    try:
+        text = path.read_text("utf-8-sig").replace("\r\n", "\n")
+    except UnicodeDecodeError:
+        raise FileError("not UTF-8 text") from None
+    handler = frontmatter.YAMLHandler()
+    if not handler.detect(text):
+        raise FileError("no front matter (a --- block with title, kind, …) at the top")
+    try:
+        front, body = handler.split(text)
+        meta = handler.load(front)
+    except yaml.YAMLError as exc:
+        raise FileError(f"broken front matter: {' '.join(str(exc).split())}") from None
+    except ValueError:  # no closing --- line
+        raise FileError("broken front matter: it has no closing --- line") from None
+    if not isinstance(meta, dict) or not meta:
+        raise FileError("broken front matter: it must be a mapping of keys (title: …)")
+    # The body exactly as written after the closing ---, so export → import is exact
+    # (python-frontmatter's own parse strips leading indentation off the body).
+    body = body[1:] if body.startswith("\n") else body
+    unknown = sorted(set(meta) - set(FRONT_MATTER_KEYS))
+    if unknown:
+        raise FileError(f"unknown front matter keys: {', '.join(unknown)} "
+                        f"(allowed: {', '.join(FRONT_MATTER_KEYS)})")
+    if not meta.get("title"):
+        raise FileError("front matter has no title")
+    kind = meta.get("kind", "article")
+    if kind not in KINDS:
+        raise FileError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    tags = meta.get("tags") or []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, list):
+        raise FileError("tags must be a list")
+    variants = meta.get("variants") or {}
+    if not isinstance(variants, dict):
+        raise FileError("variants must map a channel name to its text")
+    return {
+        "title": str(meta["title"]),
+        "slug": str(meta.get("slug") or path.stem).strip().lower(),
+        "kind": kind,
+        "tags": [str(t) for t in tags],
+        "status": str(meta.get("status") or "draft"),
+        "variants": {str(k): ("" if v is None else str(v)) for k, v in variants.items()},
+        "body": body,
+    }
+
+
+def import_directory(directory, user=None) -> ImportReport:
+    """Import every ``*.md`` under `directory` (sorted by path); report each file that fails by name."""
+    from campaigner.db import database
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a directory")
+    report = ImportReport()
+    seen: dict[str, str] = {}
+    for path in sorted(root.rglob("*.md")):
+        name = str(path.relative_to(root))
+        try:
+            data = read_item_file(path)
+            if data["slug"] in seen:
+                raise FileError(f"slug {data['slug']!r} is also used by {seen[data['slug']]}")
+            seen[data["slug"]] = name
+            with database.atomic():
+                item = ContentItem.get_or_none(ContentItem.slug == data["slug"])
+                result = save_content(item, data, user, note=f"imported from {path.name}")
+        except ContentValidationError as exc:
+            report.errors.append((name, "; ".join(f"{k}: {v}" for k, v in exc.errors.items())))
+            continue
+        except (FileError, ContentError, OSError) as exc:
+            report.errors.append((name, str(exc)))
+            continue
+        if item is None:
+            report.created.append(data["slug"])
+        elif result.changed:
+            report.updated.append(data["slug"])
+        else:
+            report.unchanged.append(data["slug"])
+    return report
+
+
+def item_file_text(item: ContentItem) -> str:
+    """One item as Markdown with front matter (what `read_item_file` reads back)."""
+    meta = {"title": item.title, "slug": item.slug, "kind": item.kind, "tags": list(item.tags or []),
+            "status": item.status}
+    if item.variants:
+        meta["variants"] = dict(item.variants)
+    front = yaml.dump(meta, Dumper=_FrontMatterDumper, allow_unicode=True, sort_keys=False, width=1000)
+    return f"---\n{front}---\n{item.body}\n"
+
+
+class _FrontMatterDumper(yaml.SafeDumper):
+    """Writes multi-line strings (SMS and chat variants) as readable | blocks."""
+
+
+def _represent_str(dumper, value):
+    style = "|" if "\n" in value and value == value.strip() + ("\n" if value.endswith("\n") else "") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_FrontMatterDumper.add_representer(str, _represent_str)
+
+
+def export_directory(directory, items=None) -> list[Path]:
+    """Write each item (default: all) as ``<slug>.md`` into `directory`; return the files written."""
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    written = []
+    for item in (items if items is not None else ContentItem.select().order_by(ContentItem.slug)):
+        path = root / f"{item.slug}.md"
+        path.write_text(item_file_text(item), "utf-8")
+        written.append(path)
+    return written
+
+
+def load_sample_library(directory=None, echo=print) -> ImportReport | None:
+    """On the first start, import the sample library; remembered, so deleted samples stay deleted."""
+    if get_value(SAMPLE_LOADED):
+        return None
+    directory = Path(directory or SAMPLE_LIBRARY)
+    if not directory.is_dir():
+        return None
+    report = import_directory(directory)
+    set_value(SAMPLE_LOADED, True)
+    echo(f"Sample content library loaded from {directory}: {report.summary()}")
+    for name, message in report.errors:
+        echo(f"  {name}: {message}")
+    return report

@@ -1,0 +1,96 @@
+"""Finding content in the library: text search (Chinese included), filters, pagination.
+
+The text search is a case-insensitive substring match over title and body
+(LIKE on SQLite, ILIKE on PostgreSQL). Word-based full-text search splits
+Chinese badly (there are no spaces between words), while a substring match
+finds 拿铁 inside 燕麦拿铁 as an editor expects; a library holds thousands of
+items, not millions, so the scan is cheap.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from peewee import fn
+
+from campaigner.content.models import ContentItem
+from campaigner.db import is_postgres
+
+PER_PAGE = 20
+
+
+@dataclass
+class Filters:
+    q: str = ""
+    kind: str = ""
+    tag: str = ""
+    status: str = ""
+    channel: str = ""  # items with a variant for this channel
+
+    def active(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+@dataclass
+class Page:
+    items: list = field(default_factory=list)
+    total: int = 0
+    number: int = 1
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def query(filters: Filters):
+    """The items matching `filters`, most recently changed first."""
+    items = ContentItem.select()
+    for word in filters.q.split():
+        # peewee's contains() is ILIKE on PostgreSQL and LIKE on SQLite, % and _ escaped.
+        items = items.where(ContentItem.title.contains(word) | ContentItem.body.contains(word))
+    if filters.kind:
+        items = items.where(ContentItem.kind == filters.kind)
+    if filters.status:
+        items = items.where(ContentItem.status == filters.status)
+    if filters.tag:
+        # tags is a JSON list; json.dumps gives the tag exactly as it is stored, quotes included.
+        items = items.where(_json_text_contains(ContentItem.tags, json.dumps(filters.tag, ensure_ascii=False)))
+    if filters.channel:
+        # A key of the variants object: '"sms": ' cannot occur inside a value, where quotes are escaped.
+        items = items.where(_json_text_contains(ContentItem.variants,
+                                                json.dumps(filters.channel, ensure_ascii=False) + ": "))
+    return items.order_by(ContentItem.updated_at.desc(), ContentItem.id.desc())
+
+
+def _json_text_contains(column, needle: str):
+    """The JSON text of `column` contains `needle` exactly (case and all)."""
+    if is_postgres():
+        return fn.strpos(column, needle) > 0
+    return fn.instr(column, needle) > 0
+
+
+def search(filters: Filters, page: int = 1, per_page: int = PER_PAGE) -> Page:
+    """One page of the items matching `filters`."""
+    items = query(filters)
+    total = items.count()
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    return Page(list(items.paginate(page, per_page)), total, page, per_page)
+
+
+def all_tags() -> list[str]:
+    """Every tag used in the library, sorted, for the tag filter."""
+    tags: set[str] = set()
+    for (value,) in ContentItem.select(ContentItem.tags).tuples():
+        tags.update(value or [])
+    return sorted(tags)
