@@ -19,6 +19,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Modules that add endpoints to `bp`, imported once below.
 API_MODULES = [
     "campaigner.api.core",
+    "campaigner.api.plugins",
     "campaigner.api.content",
 ]
 

@@ -74,7 +74,7 @@ class SweepReport:
     dispatch: list = field(default_factory=list)  # campaign ids to start now
     pump: list = field(default_factory=list)  # running campaign ids to revive
     recovered: int = 0
-    next_lease_expiry: dt.datetime | None = None
+    last_lease_expiry: dt.datetime | None = None  # of the claims held now
 
 
 # ---------------------------------------------------------------- helpers
@@ -626,8 +626,8 @@ def sweep(now: dt.datetime | None = None, revive_all: bool = False) -> SweepRepo
             complete_if_done(campaign_id, now)
         elif due <= now and (revive_all or pumped_at is None or pumped_at < stale):
             report.pump.append(campaign_id)
-    report.next_lease_expiry = _as_datetime(
-        Delivery.select(fn.MIN(Delivery.lease_until)).where(Delivery.status == "sending").scalar())
+    report.last_lease_expiry = _as_datetime(
+        Delivery.select(fn.MAX(Delivery.lease_until)).where(Delivery.status == "sending").scalar())
     return report
 
 

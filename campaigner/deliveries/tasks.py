@@ -7,9 +7,10 @@
 * `send_campaign_batches` sends one batch and enqueues itself again (now, or
   with an eta when the next delivery is due later): a chain. A campaign runs
   `parallel_batches` chains; a lost chain is revived by the sweeper.
-* `sweep_deliveries` runs every minute and when a worker starts; it also
-  schedules itself for the moment the earliest lease expires, so a worker killed
-  mid-batch is recovered in seconds, not at the next minute.
+* `sweep_deliveries` runs every minute and when a worker starts. A worker
+  that starts may be replacing one that was killed mid-batch, so that first
+  sweep also schedules one more for the moment the last lease then held
+  expires: the killed batch is recovered in seconds, not at the next minute.
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def sweep_deliveries() -> None:
     _sweep()
 
 
-def _sweep(revive_all: bool = False) -> None:
+def _sweep(revive_all: bool = False, follow_up: bool = False) -> None:
     from campaigner.deliveries import engine
 
     with database.connection_context():
@@ -146,8 +147,8 @@ def _sweep(revive_all: bool = False) -> None:
         dispatch_campaign(campaign_id)
     for campaign_id in report.pump:
         send_campaign_batches(campaign_id)
-    if report.next_lease_expiry is not None:
-        sweep_soon.schedule(eta=report.next_lease_expiry + dt.timedelta(seconds=0.5))
+    if follow_up and report.last_lease_expiry is not None:
+        sweep_soon.schedule(eta=report.last_lease_expiry + dt.timedelta(seconds=0.5))
     if report.recovered:
         log.warning("recovered %d deliveries whose worker stopped mid-send", report.recovered)
 
@@ -165,6 +166,6 @@ def sweep_on_start() -> None:
             return  # once per process, not once per worker thread
         _startup_done = True
     try:
-        _sweep(revive_all=True)
+        _sweep(revive_all=True, follow_up=True)
     except Exception:  # noqa: BLE001 - the periodic sweep tries again
         log.exception("sweep at worker start failed")
