@@ -9,6 +9,7 @@ sent, partly failed, failed — is read from its campaign and its deliveries.
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 
 from peewee import fn
 
@@ -33,6 +34,17 @@ def engine():
     return services
 
 
+@contextmanager
+def engine_refusals():
+    """Turn the engine's CampaignError (a ValueError) into a CalendarError the pages can show."""
+    try:
+        yield
+    except CalendarError:
+        raise
+    except ValueError as exc:
+        raise CalendarError(_("The campaign engine refused: %(reason)s"), reason=str(exc)) from exc
+
+
 def campaign_name(entry: CalendarEntry) -> str:
     local = utc_to_local(entry.send_at, entry.calendar.timezone)
     label = entry.theme or (entry.content.title if entry.content_id else "")
@@ -51,16 +63,22 @@ def approve_entry(entry: CalendarEntry, user=None) -> CalendarEntry:
         raise CalendarError(_("This entry's time has passed; move it to a later time first."))
     calendar = entry.calendar
     services = engine()
-    with database.atomic():
-        campaign = services.create_campaign(
-            name=campaign_name(entry), content=entry.content, channels=[calendar.channel],
-            audience=effective_audience(calendar), send_at=entry.send_at, timezone=calendar.timezone,
-            origin=f"calendar_entry:{entry.id}", created_by=user if getattr(user, "id", None) else None)
-        campaign = services.schedule_campaign(campaign, user) or campaign
-        entry.campaign = campaign
-        entry.status = "scheduled"
-        entry.updated_at = utcnow()
-        entry.save()
+    try:
+        with database.atomic():
+            campaign = services.create_campaign(
+                name=campaign_name(entry), content=entry.content, channels=[calendar.channel],
+                audience=effective_audience(calendar), send_at=entry.send_at, timezone=calendar.timezone,
+                origin=f"calendar_entry:{entry.id}", created_by=user if getattr(user, "id", None) else None)
+            campaign = services.schedule_campaign(campaign, user) or campaign
+            entry.campaign = campaign
+            entry.status = "scheduled"
+            entry.updated_at = utcnow()
+            entry.save()
+    except CalendarError:
+        raise
+    except ValueError as exc:  # the engine's CampaignError: a channel gone, an audience it can't read, ...
+        entry.campaign, entry.status = None, "draft"
+        raise CalendarError(_("The campaign could not be scheduled: %(reason)s"), reason=str(exc)) from exc
     return entry
 
 
@@ -70,7 +88,7 @@ def unschedule_entry(entry: CalendarEntry, user=None) -> CalendarEntry:
         raise CalendarError(_("This entry is not scheduled."))
     if has_started(entry):
         raise CalendarError(_("This entry has started sending; pause or cancel its campaign instead."))
-    with database.atomic():
+    with engine_refusals(), database.atomic():
         engine().cancel_campaign(entry.campaign, user)
         entry.campaign = None
         entry.status = "draft"
@@ -90,7 +108,7 @@ def move_entry(entry: CalendarEntry, day: dt.date, at: dt.time, tz: str | None =
     """Move an entry to wall-clock `at` on `day` (in `tz`, else the calendar's zone); reschedules its campaign."""
     send_at = local_to_utc(day, at, tz or entry.calendar.timezone)
     _check_movable(entry, send_at)
-    with database.atomic():
+    with engine_refusals(), database.atomic():
         entry.send_at = send_at
         entry.updated_at = utcnow()
         entry.save()
@@ -105,7 +123,7 @@ def swap_entries(first: CalendarEntry, second: CalendarEntry, user=None) -> None
         raise CalendarError(_("Choose another entry to swap with."))
     _check_movable(first, second.send_at)
     _check_movable(second, first.send_at)
-    with database.atomic():
+    with engine_refusals(), database.atomic():
         first.send_at, second.send_at = second.send_at, first.send_at
         for entry in (first, second):
             entry.updated_at = utcnow()

@@ -10,9 +10,12 @@ Publishing (approve, unschedule, reschedule) lives in `publishing.py`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from peewee import Value
 
 from campaigner.audience.models import Segment
 from campaigner.calendars.models import KINDS, Calendar, CalendarEntry, WeeklySlot, new_feed_token
@@ -209,8 +212,9 @@ def template_slots(calendar: Calendar) -> list[WeeklySlot]:
 
 def rotation_candidates(tag: str, kind: str = "") -> list[ContentItem]:
     """Approved content carrying `tag` (and of `kind` when given), in a stable order."""
-    query = ContentItem.select().where(ContentItem.status == "approved",
-                                       ContentItem.tags.contains(tag))  # a cheap pre-filter on the JSON text
+    # A cheap pre-filter on the JSON text (the pattern must bypass JSONField's own encoding), then exact.
+    pattern = Value(f"%{json.dumps(tag, ensure_ascii=False)}%", converter=str)
+    query = ContentItem.select().where(ContentItem.status == "approved", ContentItem.tags ** pattern)
     if kind:
         query = query.where(ContentItem.kind == kind)
     return [item for item in query.order_by(ContentItem.id) if tag in (item.tags or [])]
