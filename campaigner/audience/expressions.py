@@ -210,7 +210,12 @@ class _ToNodes(Transformer):
 
 def parse_expression(text: str) -> Node:
     """Parse an audience expression into its tree; raise `ExpressionError` pointing at what is wrong."""
-    text = text or ""
+    return _parse_cached(text or "")
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_cached(text: str) -> Node:
+    # Trees are immutable, so the same text (typed again, or counted then listed) parses once.
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -408,7 +413,10 @@ def count_query(query) -> int:
 
 def audience_ids(expression: str, channel: str | None = None) -> list[int]:
     """The ids of every matching contact (for small audiences and tests; fan-out uses the query)."""
-    return [row[0] for row in compile_audience(expression, channel).tuples()]
+    from campaigner.db import database
+
+    # The raw cursor: peewee's row wrappers would cost more than the query on large audiences.
+    return [row[0] for row in database.execute(compile_audience(expression, channel)).fetchall()]
 
 
 def sample_audience(expression: str, channel: str | None = None, limit: int = 10) -> list[Contact]:

@@ -1,6 +1,8 @@
 """Contacts, tag groups, tags, per-channel opt-outs, segments, orders, the contact timeline and imports."""
 from __future__ import annotations
 
+import decimal
+
 import peewee
 
 from campaigner.accounts.models import User
@@ -48,8 +50,9 @@ class ContactTag(BaseModel):
     # Primary key (tag, contact): audience queries start from a tag and join on
     # contact, so this order is the index they need; the second index serves
     # "which tags does this contact have".
-    tag = peewee.ForeignKeyField(Tag, on_delete="CASCADE")
-    contact = peewee.ForeignKeyField(Contact, on_delete="CASCADE")
+    # No index of their own on the foreign keys: the two composite indexes cover both.
+    tag = peewee.ForeignKeyField(Tag, on_delete="CASCADE", index=False)
+    contact = peewee.ForeignKeyField(Contact, on_delete="CASCADE", index=False)
     added_at = peewee.DateTimeField(default=utcnow)
     source = peewee.CharField(default="")
 
@@ -85,11 +88,22 @@ class Segment(BaseModel):
         return self.name
 
 
+class AmountField(peewee.DecimalField):
+    """A money amount: Decimal with two places on both backends (SQLite hands back 88 for 88.00)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=14, decimal_places=2, **kwargs)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        return None if value is None else value.quantize(decimal.Decimal("0.01"))
+
+
 class Order(BaseModel):
     """An order (or any paid event) of a contact: what RFM classes and super users are computed from."""
 
     contact = peewee.ForeignKeyField(Contact, backref="orders", on_delete="CASCADE")
-    amount = peewee.DecimalField(max_digits=14, decimal_places=2)
+    amount = AmountField()
     occurred_at = peewee.DateTimeField(index=True)  # UTC
     external_id = peewee.CharField(null=True, unique=True)
     source = peewee.CharField(default="")  # api, import, a short link's code, ...
