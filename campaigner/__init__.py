@@ -41,6 +41,7 @@ __all__ = [
     "post_json",
     "public",
     "text_for_channel",
+    "unsubscribe_url",
 ]
 
 # Imported on first use, so `import campaigner` stays light for workers and plugins.
@@ -54,6 +55,7 @@ _LAZY = {
     "post_json": ("campaigner.channels.http", "post_json"),  # HTTP with the contract's error mapping
     "outbox_path": ("campaigner.channels.outbox", "outbox_path"),
     "append_to_outbox": ("campaigner.channels.outbox", "append_to_outbox"),
+    "unsubscribe_url": ("campaigner.unsubscribe", "unsubscribe_url"),  # the contact's signed opt-out link
 }
 
 

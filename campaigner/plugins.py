@@ -142,6 +142,8 @@ class PluginManager:
                 failure = HookFailure(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}")
                 failures.append(failure)
                 self.hook_failures.append(failure)
+        if failures:
+            _store_failures(failures)
         return failures
 
     # ------------------------------------------------------------ listing
@@ -159,6 +161,33 @@ class PluginManager:
         """The channels a plugin registered."""
         self.channels()
         return sorted(name for name, plugin in self._channel_plugins.items() if plugin == plugin_name)
+
+
+FAILURES_KEY = "plugins:hook_failures"
+FAILURES_KEPT = 50
+
+
+def _store_failures(failures: list[HookFailure]) -> None:
+    """Keep recent hook failures in the database, so the Plugins page shows the workers' too."""
+    from campaigner.db import database, utcnow
+    from campaigner.settings_store import get_value, set_value
+
+    try:
+        # A savepoint: a failure here must not abort the caller's transaction (PostgreSQL).
+        with database.atomic():
+            kept = list(get_value(FAILURES_KEY) or [])
+            kept += [{"plugin": f.plugin, "hook": f.hook, "error": f.error[:500], "at": utcnow().isoformat()}
+                     for f in failures]
+            set_value(FAILURES_KEY, kept[-FAILURES_KEPT:])
+    except Exception:  # noqa: BLE001 - the log line above already holds the failure
+        log.warning("could not store plugin hook failures", exc_info=True)
+
+
+def recent_hook_failures() -> list[dict]:
+    """Hook failures recorded by every process, newest last (needs a database connection)."""
+    from campaigner.settings_store import get_value
+
+    return list(get_value(FAILURES_KEY) or [])
 
 
 def _call_order(hook_caller) -> list:
@@ -182,6 +211,24 @@ def configured_channel(name: str) -> Channel:
     from campaigner.runtime import current_runtime
 
     return current_runtime().plugins.configured_channel(name)
+
+
+def render_context(contact, channel_name: str, *, delivery_id: int | None = None, campaign_id: int | None = None,
+                   settings: dict | None = None, **extra) -> dict:
+    """The context a channel's `render` gets: base_url, unsubscribe_url, delivery_id, campaign_id (+ extra)."""
+    from campaigner.unsubscribe import unsubscribe_url
+
+    if settings is None:
+        from campaigner.runtime import current_runtime
+
+        settings = current_runtime().settings
+    return {
+        "base_url": str(settings["BASE_URL"]).rstrip("/"),
+        "unsubscribe_url": unsubscribe_url(contact, channel_name, delivery_id, settings=settings),
+        "delivery_id": delivery_id,
+        "campaign_id": campaign_id,
+        **extra,
+    }
 
 
 def emit_delivery_event(event: str, delivery, details: dict | None = None) -> list[HookFailure]:
@@ -317,5 +364,8 @@ def plugin_report(manager: PluginManager, check_config: bool = True) -> dict:
             row["config_from_environment"] = sorted(environment_config(channel, manager.settings))
         channel_rows.append(row)
     errors = [{"plugin": name, "error": error} for name, error in manager.load_errors.items()]
-    failures = [{"plugin": f.plugin, "hook": f.hook, "error": f.error} for f in manager.hook_failures]
+    try:
+        failures = recent_hook_failures()
+    except Exception:  # noqa: BLE001 - no database: this process's own failures still show
+        failures = [{"plugin": f.plugin, "hook": f.hook, "error": f.error, "at": None} for f in manager.hook_failures]
     return {"plugins": plugins, "channels": channel_rows, "errors": errors, "hook_failures": failures}

@@ -30,6 +30,7 @@ from campaigner import (
     markdown_to_text,
     personalize,
     text_for_channel,
+    unsubscribe_url as make_unsubscribe_url,
 )
 
 HTML_PAGE = """<!doctype html>
@@ -78,6 +79,9 @@ class EmailChannel(Channel):
         if not to or "@" not in to:
             raise PermanentError(f"no usable email address: {to!r}")
         unsubscribe_url = context.get("unsubscribe_url") or ""
+        if not unsubscribe_url and getattr(contact, "id", None):
+            # Every email to a contact must carry a working opt-out, whatever the caller passed.
+            unsubscribe_url = make_unsubscribe_url(contact, self.name, context.get("delivery_id"))
         extra = {"unsubscribe_url": unsubscribe_url}
         subject = personalize(content.title, contact, extra).strip() or "(no subject)"
         source = personalize(text_for_channel(content, self.name), contact, extra)
