@@ -21,6 +21,7 @@ API_MODULES = [
     "campaigner.api.core",
     "campaigner.api.plugins",
     "campaigner.api.content",
+    "campaigner.api.calendars",
 ]
 
 
