@@ -6,6 +6,9 @@ from campaigner.calendars.models import MODELS as calendars
 from campaigner.campaigns.models import MODELS as campaigns
 from campaigner.content.models import MODELS as content
 from campaigner.deliveries.models import MODELS as deliveries
+from campaigner.links.models import MODELS as links
+from campaigner.analytics.models import MODELS as analytics
 from campaigner.settings_store import MODELS as stored_settings
 
-ALL_MODELS = [*accounts, *audit, *audience, *content, *campaigns, *calendars, *deliveries, *stored_settings]
+ALL_MODELS = [*accounts, *audit, *audience, *content, *campaigns, *calendars, *deliveries, *links, *analytics,
+              *stored_settings]

@@ -3,4 +3,6 @@
 An explicit list, so which tasks a worker knows never depends on import order.
 """
 import campaigner.maintenance  # noqa: F401
+import campaigner.links.tasks  # noqa: F401
 import campaigner.deliveries.tasks  # noqa: F401
+import campaigner.analytics.tasks  # noqa: F401
