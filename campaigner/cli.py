@@ -33,6 +33,7 @@ def main():
 FEATURE_COMMANDS: list[str] = [
     "campaigner.plugins_cli:plugins_command",
     "campaigner.content.cli:content",
+    "campaigner.audience.cli:audience",
 ]
 
 

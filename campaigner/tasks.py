@@ -6,3 +6,4 @@ import campaigner.maintenance  # noqa: F401
 import campaigner.links.tasks  # noqa: F401
 import campaigner.deliveries.tasks  # noqa: F401
 import campaigner.analytics.tasks  # noqa: F401
+import campaigner.audience.tasks  # noqa: F401

@@ -19,9 +19,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Modules that add endpoints to `bp`, imported once below.
 API_MODULES = [
     "campaigner.api.core",
+    "campaigner.api.campaigns",
+    "campaigner.api.deliveries",
     "campaigner.api.plugins",
     "campaigner.api.content",
     "campaigner.api.calendars",
+    "campaigner.api.links",
+    "campaigner.api.analytics",
+    "campaigner.api.audience",
 ]
 
 

@@ -335,6 +335,12 @@ def import_contacts(data: bytes, mapping: dict[str, str] | None = None, *, encod
     if result.errors and not skip_bad_rows:
         return result
 
+    _apply_contacts(good, result, source, job_id)
+    return result
+
+
+def _apply_contacts(good: list[tuple], result: ImportResult, source: str, job_id: int | None) -> None:
+    """Write validated rows (rownum, fields, attributes, tags, opt_outs) in one transaction."""
     with database.atomic():
         index = _Index()
         _load_existing([g[1] for g in good], index)
@@ -355,6 +361,45 @@ def import_contacts(data: bytes, mapping: dict[str, str] | None = None, *, encod
             record.rows.append(rownum)
         _write_contacts(records, result, source, job_id)
     result.imported = True
+
+
+def upsert_contacts(items: list[dict], *, skip_bad_rows: bool = False, source: str = "api",
+                    region: str = DEFAULT_REGION) -> ImportResult:
+    """Bulk create-or-update contacts given as dicts (the API's bulk upsert), with the import's rules.
+
+    Each item has contact fields, optional ``attributes`` (object), ``tags`` (list) and
+    ``opt_outs`` (list of channels). Errors name the item by its 0-based index in ``row``.
+    """
+    from campaigner.audience.services import clean_contact_fields
+
+    result = ImportResult(kind="contacts", total=len(items))
+    good = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            result.errors.append(RowError(index, "", "each contact is a JSON object"))
+            continue
+        try:
+            fields = {k: v for k, v in clean_contact_fields(item, region=region).items()
+                      if k != "attributes" and (v or k == "name")}
+            if not item.get("name"):
+                fields.pop("name", None)
+            attributes = {k: v for k, v in (item.get("attributes") or {}).items() if v is not None}
+            tags = item.get("tags") or []
+            opt_outs = item.get("opt_outs") or []
+            if not isinstance(tags, list) or not isinstance(opt_outs, list):
+                raise AudienceError("tags and opt_outs are lists", "tags")
+            tags = {clean_tag_key(t) for t in tags}
+            opt_outs = {str(c).strip() for c in opt_outs if str(c).strip()}
+            if not any(fields.get(name) for name in IDENTIFIERS):
+                raise AudienceError("no external id, phone, email, chat id or openid", "")
+        except AudienceError as exc:
+            result.errors.append(RowError(index, exc.field or "", exc.message))
+            continue
+        good.append((index, fields, attributes, tags, opt_outs))
+    result.skipped = len({e.row for e in result.errors})
+    if result.errors and not skip_bad_rows:
+        return result
+    _apply_contacts(good, result, source, None)
     return result
 
 

@@ -307,12 +307,8 @@ def delete_tag(tag: Tag) -> int:
 
 
 def opt_out(contact, channel: str, source: str) -> bool:
-    """Opt `contact` out of `channel` and note it on the timeline; False when it already was."""
-    with database.atomic():
-        done = optouts.opt_out(contact, channel, source)
-        if done:
-            record_event(contact, "opted_out", channel, {"source": source})
-    return done
+    """Opt `contact` out of `channel` (the timeline reads the opt-out itself); False when it already was."""
+    return optouts.opt_out(contact, channel, source)
 
 
 def opt_in(contact, channel: str, source: str = "") -> bool:
@@ -339,3 +335,91 @@ def _pg() -> bool:
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# ---------------------------------------------------------------- lists and previews
+
+
+def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: int = 50):
+    """(contacts on `page`, total) matching the search text and the audience expression, newest first.
+
+    Raises `ExpressionError` for a bad expression.
+    """
+    from campaigner.audience.expressions import compile_audience
+
+    query = Contact.select()
+    q = (q or "").strip()
+    if q:
+        like = f"%{q}%"
+        condition = (Contact.name ** like) | (Contact.email ** like) | (Contact.external_id == q) | \
+                    (Contact.chat_id == q) | (Contact.openid == q)
+        digits = re.sub(r"[^\d+]", "", q)
+        if len(digits) >= 3:
+            condition |= Contact.phone.contains(digits.lstrip("+"))
+        query = query.where(condition)
+    if (expression or "").strip():
+        query = query.where(Contact.id.in_(compile_audience(expression)))
+    total = query.count()
+    page = max(1, page)
+    items = list(query.order_by(Contact.id.desc()).paginate(page, per_page))
+    return items, total
+
+
+def preview_audience(expression: str, channel: str | None = None, sample: int = 10) -> dict:
+    """What the segment builder shows: {"count", "sample"} or {"error", "position"} for a bad expression."""
+    from campaigner.audience.expressions import (ExpressionError, TagTerm, compile_audience, count_query,
+                                                 parse_expression, terms)
+
+    try:
+        query = compile_audience(expression, channel or None)
+        count = count_query(query)
+    except ExpressionError as exc:
+        return {"error": exc.message, "position": exc.position, "expression": expression or ""}
+    keys = sorted({t.key for t in terms(parse_expression(expression)) if isinstance(t, TagTerm)})
+    known = {t.key for t in Tag.select(Tag.key).where(Tag.key.in_(keys))} if keys else set()
+    ids = [row[0] for row in database.execute(query.limit(sample)).fetchall()] if count else []
+    contacts = list(Contact.select().where(Contact.id.in_(ids)).order_by(Contact.id)) if ids else []
+    return {"count": count, "sample": contacts, "unknown_tags": [k for k in keys if k not in known]}
+
+
+# ---------------------------------------------------------------- segments
+
+
+def save_segment(name: str, expression: str, channel: str | None = None, description: str = "",
+                 user=None, segment=None):
+    """Create or change a saved segment; raise `AudienceError` for a taken name, `ExpressionError` for a bad expression."""
+    from campaigner.audience.expressions import compile_audience
+    from campaigner.audience.models import Segment
+
+    name = (name or "").strip()
+    if not name:
+        raise AudienceError("a segment needs a name", "name")
+    if len(name) > 200:
+        raise AudienceError("the name is longer than 200 characters", "name")
+    expression = (expression or "").strip()
+    channel = (channel or "").strip() or None
+    compile_audience(expression, channel)  # raises ExpressionError with the position
+    clash = Segment.select().where(Segment.name == name)
+    if segment is not None:
+        clash = clash.where(Segment.id != segment.id)
+    if clash.exists():
+        raise AudienceError(f"a segment named {name!r} exists", "name")
+    now = utcnow()
+    if segment is None:
+        return Segment.create(name=name, expression=expression, channel=channel, description=description or "",
+                              created_by=getattr(user, "id", None), created_at=now, updated_at=now)
+    segment.name, segment.expression, segment.channel = name, expression, channel
+    segment.description = description or ""
+    segment.updated_at = now
+    segment.save()
+    return segment
+
+
+def segment_count(segment) -> int | None:
+    """How many contacts the segment selects now (None when its expression no longer compiles)."""
+    from campaigner.audience.expressions import ExpressionError, count_audience
+
+    try:
+        return count_audience(segment.expression, segment.channel or None)
+    except ExpressionError:
+        return None
