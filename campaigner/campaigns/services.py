@@ -291,6 +291,8 @@ def spawn_run(parent: Campaign, now: dt.datetime | None = None) -> Campaign | No
     """Start this firing of a recurring campaign as a run of its own; None when another worker already did."""
     now = now or utcnow()
     fire_at = parent.send_at
+    if fire_at is None or fire_at > now + dt.timedelta(seconds=1):
+        return None
     following = next_cron_time(parent.cron, parent.timezone or engine.instance_timezone(), max(fire_at, now))
     with engine.write_transaction():
         # Compare-and-set on send_at: of two workers seeing the same firing, one wins.

@@ -1,0 +1,124 @@
+"""Delivery endpoints: the filtered log with a keyset cursor, one delivery with its history, retries (ops)."""
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.deliveries import log as delivery_log
+from campaigner.deliveries.models import Delivery, DeliveryEvent
+from campaigner.deliveries.services import retry_failed
+
+OPERATORS = ("ops",)
+
+
+def _time(value):
+    return value.isoformat() + "Z" if value else None
+
+
+def delivery_json(item: dict) -> dict:
+    d = item["delivery"]
+    return {"id": d.id, "campaign_id": item["campaign_id"], "campaign": item["campaign"],
+            "source_type": d.source_type, "source_id": d.source_id, "contact_id": d.contact_id,
+            "contact": item["contact"], "channel": d.channel, "status": d.status, "reason": d.reason,
+            "attempts": d.attempts, "provider_id": d.provider_id, "error": d.error,
+            "idempotency_key": d.idempotency_key, "created_at": _time(d.created_at), "send_after": _time(d.send_after),
+            "sent_at": _time(d.sent_at), "updated_at": _time(d.updated_at)}
+
+
+@bp.route("/deliveries", methods=["GET"])
+def deliveries_list():
+    """The delivery log, newest first.
+    ---
+    get:
+      summary: Deliveries filtered by campaign, calendar, channel, status, contact and time (keyset pages)
+      parameters:
+        - {name: campaign, in: query, schema: {type: integer}}
+        - {name: calendar, in: query, schema: {type: integer}}
+        - {name: channel, in: query, schema: {type: string}}
+        - {name: status, in: query, schema: {type: string, enum: [queued, sending, sent, failed, skipped, deferred, unknown, cancelled]}}
+        - {name: contact, in: query, schema: {type: string}, description: contact id, email, phone or external id}
+        - {name: since, in: query, schema: {type: string, format: date-time}, description: created at or after (UTC)}
+        - {name: until, in: query, schema: {type: string, format: date-time}, description: created before (UTC)}
+        - {name: before, in: query, schema: {type: integer}, description: cursor from the previous page's next}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500}}
+      responses:
+        200: {description: "{deliveries: [...], next: cursor or null}"}
+        400: {description: a filter has a bad value, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    filters, errors = delivery_log.LogFilter.from_args(request.args)
+    if errors:
+        raise ApiError("; ".join(f"{k}: {v}" for k, v in errors.items()), 400, fields=errors)
+    before = request.args.get("before", "")
+    if before and not before.isdigit():
+        raise ApiError("before must be a delivery id (the previous page's next)")
+    limit = request.args.get("limit", "50")
+    if not limit.isdigit() or not 1 <= int(limit) <= 500:
+        raise ApiError("limit must be a whole number from 1 to 500")
+    rows, cursor = delivery_log.log_page(filters, before=int(before) if before else None, limit=int(limit))
+    return jsonify({"deliveries": [delivery_json(r) for r in rows], "next": cursor})
+
+
+@bp.route("/deliveries/<int:delivery_id>", methods=["GET"])
+def deliveries_get(delivery_id: int):
+    """One delivery with its history.
+    ---
+    get:
+      summary: A delivery and its events (errors, retries, deferrals, unknown outcomes)
+      parameters:
+        - {name: delivery_id, in: path, required: true, schema: {type: integer}}
+      responses:
+        200: {description: the delivery}
+        404: {description: no such delivery, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    delivery = Delivery.get_or_none(Delivery.id == delivery_id)
+    if delivery is None:
+        raise ApiError("no delivery with this id", 404)
+    [item] = delivery_log.describe([delivery])
+    data = delivery_json(item)
+    data["events"] = [{"at": _time(e.at), "status": e.status, "attempt": e.attempt, "error": e.error,
+                       "details": e.details}
+                      for e in DeliveryEvent.select().where(DeliveryEvent.delivery == delivery.id).order_by(DeliveryEvent.id)]
+    return jsonify(data)
+
+
+@bp.route("/deliveries/<int:delivery_id>/retry", methods=["POST"])
+def deliveries_retry(delivery_id: int):
+    """Retry one failed delivery.
+    ---
+    post:
+      summary: Queue a failed delivery again with the same idempotency key (ops); an unknown one only with {"confirm_unknown": true}
+      parameters:
+        - {name: delivery_id, in: path, required: true, schema: {type: integer}}
+      responses:
+        200: {description: "{retried: 1}"}
+        404: {description: no such delivery, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        409: {description: not failed, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    require_role(*OPERATORS)
+    delivery = Delivery.get_or_none(Delivery.id == delivery_id)
+    if delivery is None:
+        raise ApiError("no delivery with this id", 404)
+    data = request.get_json(silent=True)
+    confirm = isinstance(data, dict) and data.get("confirm_unknown") is True
+    count = retry_failed(ids=[delivery.id], user=g.api_user, include_unknown=confirm)
+    if not count:
+        raise ApiError(f"a {delivery.status} delivery can't be retried", 409)
+    return jsonify({"retried": count})
+
+
+@bp.route("/deliveries/retry-failed", methods=["POST"])
+def deliveries_retry_failed():
+    """Retry every failed delivery of a campaign.
+    ---
+    post:
+      summary: Queue every failed delivery of a campaign again (ops); JSON {"campaign_id"}
+      responses:
+        200: {description: "{retried: n}"}
+        422: {description: no campaign id, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    require_role(*OPERATORS)
+    data = json_body()
+    campaign_id = data.get("campaign_id")
+    if not isinstance(campaign_id, int):
+        raise ApiError("campaign_id (an integer) is required", 422)
+    return jsonify({"retried": retry_failed(campaign_id=campaign_id, user=g.api_user)})
