@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -344,11 +345,12 @@ class SmtpServer:
         def authenticate(smtp, session, envelope, mechanism, auth_data):
             ok = isinstance(auth_data, LoginPassword) and server.login is not None and (
                 auth_data.login.decode(), auth_data.password.decode()) == server.login
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)  # let aiosmtpd answer 535 on failure
 
         kwargs = {}
         if self.login:
             kwargs = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=_free_port(), **kwargs)
         self._controller.start()
         return self

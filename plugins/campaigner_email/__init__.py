@@ -7,6 +7,7 @@ idempotency key, so a replayed send is recognisable as the same message.
 """
 from __future__ import annotations
 
+import email.policy
 import re
 import smtplib
 import socket
@@ -33,14 +34,17 @@ from campaigner import (
     unsubscribe_url as make_unsubscribe_url,
 )
 
+HEADER_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
 HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{title}</title></head>
 <body style="font-family: system-ui, 'PingFang SC', 'Microsoft YaHei', sans-serif; line-height: 1.6; color: #1f2430; max-width: 640px; margin: 0 auto; padding: 16px;">
 {body}
-<hr style="border: 0; border-top: 1px solid #e3e6ea; margin: 24px 0 8px;">
+{footer}</body></html>
+"""
+HTML_FOOTER = """<hr style="border: 0; border-top: 1px solid #e3e6ea; margin: 24px 0 8px;">
 <p style="font-size: 12px; color: #6b7280;">{footer} <a href="{unsubscribe_url}">{unsubscribe_label}</a></p>
-</body></html>
 """
 
 
@@ -90,8 +94,9 @@ class EmailChannel(Channel):
         text = markdown_to_text(source)
         if unsubscribe_url:
             text += f"\n\n--\n{footer} {label}: {unsubscribe_url}"
-        html = HTML_PAGE.format(title=_escape(subject), body=markdown_to_html(source), footer=_escape(footer),
-                                unsubscribe_url=_escape(unsubscribe_url), unsubscribe_label=_escape(label))
+        html_footer = HTML_FOOTER.format(footer=_escape(footer), unsubscribe_url=_escape(unsubscribe_url),
+                                         unsubscribe_label=_escape(label)) if unsubscribe_url else ""
+        html = HTML_PAGE.format(title=_escape(subject), body=markdown_to_html(source), footer=html_footer)
         headers = {}
         if unsubscribe_url:
             headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
@@ -101,29 +106,33 @@ class EmailChannel(Channel):
     def build_email(self, message: Message, idempotency_key: str) -> EmailMessage:
         """The MIME message: text and HTML alternatives, From, Reply-To, unsubscribe headers."""
         sender = self.setting("from_address")
-        email = EmailMessage()
-        email["Subject"] = message.subject or ""
-        email["From"] = formataddr((self.setting("from_name") or "", sender))
-        email["To"] = message.to
+        # Long lines allowed in headers: folded or encoded, a List-Unsubscribe URL may not be acted on.
+        mime = EmailMessage(policy=HEADER_POLICY)
+        mime["Subject"] = message.subject or ""
+        mime["From"] = formataddr((self.setting("from_name") or "", sender))
+        mime["To"] = message.to
         if self.setting("reply_to"):
-            email["Reply-To"] = self.setting("reply_to")
-        email["Date"] = formatdate(usegmt=True)
-        email["Message-ID"] = message_id(idempotency_key, sender)
+            mime["Reply-To"] = self.setting("reply_to")
+        mime["Date"] = formatdate(usegmt=True)
+        mime["Message-ID"] = message_id(idempotency_key, sender)
         for name, value in (message.data.get("headers") or {}).items():
-            email[name] = value
-        email.set_content(message.body)
+            mime[name] = value
+        mime.set_content(message.body)
         if message.html:
-            email.add_alternative(message.html, subtype="html")
-        return email
+            mime.add_alternative(message.html, subtype="html")
+        return mime
 
     def send(self, message: Message, idempotency_key: str) -> SendResult:
         """Deliver over SMTP; the Message-ID is the provider id."""
-        email = self.build_email(message, idempotency_key)
+        mime = self.build_email(message, idempotency_key)
         try:
             with self._connect() as smtp:
-                refused = smtp.send_message(email)
+                refused = smtp.send_message(mime)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentError(f"recipient refused: {_smtp_reason(exc.recipients)}") from None
+            reason = f"recipient refused: {_smtp_reason(exc.recipients)}"
+            if all(400 <= code < 500 for code, _msg in exc.recipients.values()):
+                raise TransientError(reason) from None  # greylisting, a full mailbox: later may work
+            raise PermanentError(reason) from None
         except smtplib.SMTPAuthenticationError as exc:
             # A wrong password is the config's fault, not the contact's: retried
             # once fixed (the engine pauses the campaign after repeated errors).
@@ -137,7 +146,7 @@ class EmailChannel(Channel):
             raise TransientError(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from None
         if refused:
             raise PermanentError(f"recipient refused: {_smtp_reason(refused)}")
-        return SendResult(provider_id=email["Message-ID"], details={"to": message.to})
+        return SendResult(provider_id=mime["Message-ID"], details={"to": message.to})
 
     def _connect(self) -> smtplib.SMTP:
         host, port = self.setting("host"), int(self.setting("port"))
