@@ -135,7 +135,7 @@ def content_create():
                 kind: {type: string, enum: [moments, community, script, article, sms, welcome]}
                 tags: {type: array, items: {type: string}}
                 status: {type: string, enum: [draft, approved, archived]}
-                body: {type: string, description: Markdown with {{ field }} personalisation}
+                body: {type: string, description: "Markdown; personalise with {{ field }} or {{ field | default }}"}
                 variants: {type: object, additionalProperties: {type: string}}
       responses:
         201: {description: The item, with sanitized html}
@@ -363,7 +363,7 @@ def content_restore(key, number):
 
 
 def _previews_json(title, body, variants) -> dict:
-    channels = current_app.extensions["campaigner"].plugins.channels()
+    channels = previews.preview_channels(current_app.extensions["campaigner"].plugins)
     return {"previews": [asdict(p) for p in previews.previews(channels, title, body, variants)],
             "unknown_fields": previews.field_problems(title, body, variants)}
 

@@ -20,6 +20,7 @@ Export writes the same format, so export → import round-trips.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from campaigner.content.models import KINDS, ContentItem
 from campaigner.content.services import ContentError, ContentValidationError, save_content
 from campaigner.settings_store import get_value, set_value
 
+FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.S | re.M)
 FRONT_MATTER_KEYS = ("title", "slug", "kind", "tags", "status", "variants")
 SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent.parent / "content"
 SAMPLE_LOADED = "content.sample_library_loaded"
@@ -61,21 +63,20 @@ def read_item_file(path: Path) -> dict:
         text = path.read_text("utf-8-sig").replace("\r\n", "\n")
     except UnicodeDecodeError:
         raise FileError("not UTF-8 text") from None
-    handler = frontmatter.YAMLHandler()
-    if not handler.detect(text):
+    # Split by hand: python-frontmatter's own split eats blank lines at the start of
+    # the body (and its parse strips indentation), so export -> import would not be exact.
+    match = FRONT_MATTER.match(text)
+    if not text.startswith("---"):
         raise FileError("no front matter (a --- block with title, kind, …) at the top")
+    if match is None:
+        raise FileError("broken front matter: it has no closing --- line")
     try:
-        front, body = handler.split(text)
-        meta = handler.load(front)
+        meta = frontmatter.YAMLHandler().load(match.group(1))
     except yaml.YAMLError as exc:
         raise FileError(f"broken front matter: {' '.join(str(exc).split())}") from None
-    except ValueError:  # no closing --- line
-        raise FileError("broken front matter: it has no closing --- line") from None
     if not isinstance(meta, dict) or not meta:
         raise FileError("broken front matter: it must be a mapping of keys (title: …)")
-    # The body exactly as written after the closing ---, so export → import is exact
-    # (python-frontmatter's own parse strips leading indentation off the body).
-    body = body[1:] if body.startswith("\n") else body
+    body = text[match.end():]
     unknown = sorted(set(meta) - set(FRONT_MATTER_KEYS))
     if unknown:
         raise FileError(f"unknown front matter keys: {', '.join(unknown)} "

@@ -51,6 +51,17 @@ def preview(channel, title: str, body: str, variants: dict[str, str], contact=EX
                           drops_images=fmt == "text" and has_images(source))
 
 
+def preview_channels(plugins) -> dict:
+    """Every registered channel, configured where its config is valid (so an SMS signature counts), by name."""
+    channels = {}
+    for name, channel in plugins.channels().items():
+        try:
+            channels[name] = plugins.configured_channel(name)
+        except Exception:  # noqa: BLE001 - an invalid or missing config still previews, unconfigured
+            channels[name] = channel
+    return channels
+
+
 def previews(channels: dict, title: str, body: str, variants: dict[str, str]) -> list[ChannelPreview]:
     """A preview for every registered channel, in name order."""
     return [preview(channel, title, body, variants) for _, channel in sorted(channels.items())]

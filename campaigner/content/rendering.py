@@ -21,6 +21,7 @@ FIELD = re.compile(r"\{\{\s*([\w.]+)\s*(?:\|\s*([^}]*?)\s*)?\}\}")
 FIELD_LIKE = re.compile(r"\{\{(.*?)\}\}", re.S)
 CONTACT_FIELDS = ("name", "email", "phone", "external_id")
 _LINK = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.S | re.I)
+_OL = re.compile(r"<ol>.*?</ol>", re.S)
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 
 
@@ -40,8 +41,17 @@ def markdown_to_text(text: str) -> str:
 
     html = _LINK.sub(link, html)
     html = re.sub(r"<br\s*/?>", "\n", html)
+    html = _OL.sub(lambda m: _number_items(m.group(0)), html)
+    html = re.sub(r"<li>", "<li>- ", html)  # the items left are unordered
+    # Blocks end with a blank line, as paragraphs are written in Markdown.
+    html = re.sub(r"(</(?:p|h[1-6]|ul|ol|table|blockquote|pre)>)\n?", "\\1\n\n", html)
     text = html_lib.unescape(nh3.clean(html, tags=set()))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _number_items(ordered_list: str) -> str:
+    counter = iter(range(1, 10_000))
+    return re.sub(r"<li>", lambda _: f'<li class="numbered">{next(counter)}. ', ordered_list)
 
 
 def contact_fields(contact) -> dict:

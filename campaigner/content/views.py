@@ -35,6 +35,10 @@ def _channels() -> dict:
     return current_app.extensions["campaigner"].plugins.channels()
 
 
+def _preview_channels() -> dict:
+    return previews.preview_channels(current_app.extensions["campaigner"].plugins)
+
+
 def _editor_channels(item: ContentItem | None) -> dict[str, str]:
     """Channel name -> label for the variant fields: every registered channel and any the item has a variant for."""
     names = {name: str(channel.label or name) for name, channel in sorted(_channels().items())}
@@ -72,7 +76,7 @@ def index():
 def detail(item_id: int):
     item = _item_or_404(item_id)
     return render_page("content/detail.html", item=item,
-                       previews=previews.previews(_channels(), item.title, item.body, item.variants),
+                       previews=previews.previews(_preview_channels(), item.title, item.body, item.variants),
                        media=list(item.media.order_by(Media.uploaded_at.desc())))
 
 
@@ -84,7 +88,7 @@ def _editor(form: ContentForm, item: ContentItem | None, status: int = 200, conf
     title, body, variants = form.title.data or "", form.body.data or "", form.variants()
     return render_page(
         "content/editor.html", block=block, form=form, item=item, conflict=conflict,
-        previews=previews.previews(_channels(), title, body, variants),
+        previews=previews.previews(_preview_channels(), title, body, variants),
         problems=previews.field_problems(title, body, variants),
         known_fields=personal_fields.known_fields(),
         media=_media_for(item), media_form=MediaForm(formdata=None, content_id=item.id if item else ""),
