@@ -129,6 +129,27 @@ def test_the_openapi_document_lists_the_content_endpoints(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for path in ["/api/v1/content", "/api/v1/content/{key}", "/api/v1/content/{key}/status",
                  "/api/v1/content/{key}/versions", "/api/v1/content/{key}/versions/{number}/restore",
-                 "/api/v1/content/preview", "/api/v1/content/media", "/api/v1/content/fields"]:
+                 "/api/v1/content/preview", "/api/v1/content/media", "/api/v1/content/fields",
+                 "/api/v1/content/import", "/api/v1/content/export"]:
         assert path in paths, path
     assert set(paths["/api/v1/content/{key}"]) >= {"get", "patch", "delete"}
+
+
+def test_import_and_export_through_the_api(client, editor_api):
+    from tests.fixtures_content import SAMPLE_LIBRARY
+
+    files = {str(p.relative_to(SAMPLE_LIBRARY)): p.read_text("utf-8") for p in SAMPLE_LIBRARY.rglob("*.md")}
+    files["broken.md"] = "---\ntitle: [unclosed\n---\nbody"
+    first = client.post("/api/v1/content/import", headers=editor_api, json={"files": files}).get_json()
+    assert len(first["created"]) == len(files) - 1
+    assert first["errors"] == [{"file": "broken.md", "error": first["errors"][0]["error"]}]
+    assert first["errors"][0]["error"].startswith("broken front matter")
+
+    exported = client.get("/api/v1/content/export", headers=editor_api).get_json()["files"]
+    assert len(exported) == len(files) - 1
+    again = client.post("/api/v1/content/import", headers=editor_api, json={"files": exported}).get_json()
+    assert (again["created"], again["updated"], again["errors"]) == ([], [], [])
+    assert len(again["unchanged"]) == len(exported)
+    approved = client.get("/api/v1/content/export?status=approved", headers=editor_api).get_json()["files"]
+    assert approved and all("\nstatus: approved\n" in text for text in approved.values())
+    assert client.post("/api/v1/content/import", headers=editor_api, json={"files": ["a"]}).status_code == 400

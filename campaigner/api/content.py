@@ -11,7 +11,7 @@ from flask import current_app, g, jsonify, request, url_for
 
 from campaigner.api import ApiError, bp, json_body, require_role
 from campaigner.content import media as media_store
-from campaigner.content import personal_fields, previews, search
+from campaigner.content import library_files, personal_fields, previews, search
 from campaigner.content.models import KINDS, STATUSES, ContentItem, ContentVersion, Media
 from campaigner.content.rendering import markdown_to_html
 from campaigner.content.services import (ContentError, ContentValidationError, change_status, delete_content,
@@ -409,6 +409,62 @@ def content_preview():
     if not isinstance(variants, dict) or not all(isinstance(v, str) for v in variants.values()):
         raise ApiError("variants map a channel name to its text")
     return jsonify(_previews_json(str(data.get("title") or ""), str(data.get("body") or ""), variants))
+
+
+@bp.route("/content/import", methods=["POST"])
+def content_import():
+    """Import Markdown files.
+    ---
+    post:
+      summary: Import items from Markdown files with YAML front matter, by slug (what `campaigner content import` does)
+      description: >
+        Idempotent: a file that matches its item changes nothing. Each file is saved
+        on its own; a bad file is reported by name in `errors` and the others still import.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [files]
+              properties:
+                files: {type: object, additionalProperties: {type: string}, description: "file name -> its text"}
+      responses:
+        200: {description: "`created`, `updated`, `unchanged` slugs and `errors` [file, reason]"}
+        400: {description: Not a map of file names to texts}
+    """
+    require_role(*WRITERS)
+    files = json_body().get("files")
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise ApiError("files maps each file name to its text")
+    if len(files) > 1000:
+        raise ApiError("at most 1000 files at once")
+    report = library_files.import_texts(files, g.api_user)
+    if report.created or report.updated:
+        _audit("imported", None, report.summary(), object_type="content")
+    return jsonify({"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
+                    "errors": [{"file": name, "error": message} for name, message in report.errors]})
+
+
+@bp.route("/content/export", methods=["GET"])
+def content_export():
+    """Export Markdown files.
+    ---
+    get:
+      summary: Every item (or those with `status`) as Markdown with front matter, the format import reads
+      parameters:
+        - {name: status, in: query, schema: {type: string, enum: [draft, approved, archived]}}
+      responses:
+        200: {description: "`files`: file name -> text"}
+        400: {description: Unknown status}
+    """
+    items = ContentItem.select().order_by(ContentItem.slug)
+    status = request.args.get("status")
+    if status:
+        if status not in STATUSES:
+            raise ApiError(f"unknown status; one of {', '.join(STATUSES)}")
+        items = items.where(ContentItem.status == status)
+    return jsonify({"files": {f"{item.slug}.md": library_files.item_file_text(item) for item in items}})
 
 
 def media_json(row: Media) -> dict:

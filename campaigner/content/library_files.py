@@ -29,6 +29,7 @@ import yaml
 
 from campaigner.content.models import KINDS, ContentItem
 from campaigner.content.services import ContentError, ContentValidationError, save_content
+from campaigner.db import database
 from campaigner.settings_store import get_value, set_value
 
 FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.S | re.M)
@@ -60,9 +61,15 @@ class FileError(ValueError):
 def read_item_file(path: Path) -> dict:
     """The item fields of one Markdown file; raise FileError saying what is wrong with it."""
     try:
-        text = path.read_text("utf-8-sig").replace("\r\n", "\n")
+        text = path.read_text("utf-8-sig")
     except UnicodeDecodeError:
         raise FileError("not UTF-8 text") from None
+    return parse_item_text(text, Path(path).stem)
+
+
+def parse_item_text(text: str, default_slug: str = "") -> dict:
+    """The item fields of one file's text; the slug defaults to the file's name without .md."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
     # Split by hand: python-frontmatter's own split eats blank lines at the start of
     # the body (and its parse strips indentation), so export -> import would not be exact.
     match = FRONT_MATTER.match(text)
@@ -96,7 +103,7 @@ def read_item_file(path: Path) -> dict:
         raise FileError("variants must map a channel name to its text")
     return {
         "title": str(meta["title"]),
-        "slug": str(meta.get("slug") or path.stem).strip().lower(),
+        "slug": str(meta.get("slug") or default_slug).strip().lower(),
         "kind": kind,
         "tags": [str(t) for t in tags],
         "status": str(meta.get("status") or "draft"),
@@ -107,36 +114,56 @@ def read_item_file(path: Path) -> dict:
 
 def import_directory(directory, user=None) -> ImportReport:
     """Import every ``*.md`` under `directory` (sorted by path); report each file that fails by name."""
-    from campaigner.db import database
-
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory")
     report = ImportReport()
     seen: dict[str, str] = {}
     for path in sorted(root.rglob("*.md")):
-        name = str(path.relative_to(root))
         try:
             data = read_item_file(path)
-            if data["slug"] in seen:
-                raise FileError(f"slug {data['slug']!r} is also used by {seen[data['slug']]}")
-            seen[data["slug"]] = name
-            with database.atomic():
-                item = ContentItem.get_or_none(ContentItem.slug == data["slug"])
-                result = save_content(item, data, user, note=f"imported from {path.name}")
-        except ContentValidationError as exc:
-            report.errors.append((name, "; ".join(f"{k}: {v}" for k, v in exc.errors.items())))
+        except (FileError, OSError) as exc:
+            report.errors.append((str(path.relative_to(root)), str(exc)))
             continue
-        except (FileError, ContentError, OSError) as exc:
+        _import_one(str(path.relative_to(root)), data, user, report, seen)
+    return report
+
+
+def import_texts(files: dict[str, str], user=None) -> ImportReport:
+    """Import files given as {name: text} (the API's import), like `import_directory`."""
+    report = ImportReport()
+    seen: dict[str, str] = {}
+    for name in sorted(files):
+        try:
+            data = parse_item_text(files[name], Path(name).stem)
+        except FileError as exc:
             report.errors.append((name, str(exc)))
             continue
-        if item is None:
-            report.created.append(data["slug"])
-        elif result.changed:
-            report.updated.append(data["slug"])
-        else:
-            report.unchanged.append(data["slug"])
+        _import_one(name, data, user, report, seen)
     return report
+
+
+def _import_one(name: str, data: dict, user, report: ImportReport, seen: dict[str, str]) -> None:
+    """Save one parsed file in its own transaction, recording the outcome in `report`."""
+    try:
+        if data["slug"] in seen:
+            raise FileError(f"slug {data['slug']!r} is also used by {seen[data['slug']]}")
+        seen[data["slug"]] = name
+        with database.atomic():
+            item = ContentItem.get_or_none(ContentItem.slug == data["slug"])
+            result = save_content(item, data, user, note=f"imported from {Path(name).name}")
+    except ContentValidationError as exc:
+        report.errors.append((name, "; ".join(f"{k}: {v}" for k, v in exc.errors.items())))
+        return
+    except (FileError, ContentError) as exc:
+        report.errors.append((name, str(exc)))
+        return
+    if item is None:
+        report.created.append(data["slug"])
+    elif result.changed:
+        report.updated.append(data["slug"])
+    else:
+        report.unchanged.append(data["slug"])
 
 
 def item_file_text(item: ContentItem) -> str:

@@ -20,7 +20,7 @@ from campaigner.db import database, utcnow
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,119}$")
 # Paths under /content and /api/v1/content that a slug would otherwise shadow.
-RESERVED_SLUGS = {"new", "media", "fields", "preview"}
+RESERVED_SLUGS = {"new", "media", "fields", "preview", "import", "export"}
 TITLE_MAX = 200
 TAG_MAX = 50
 # Which status may follow which; "approved" is the only one that can be scheduled or sent.
