@@ -262,7 +262,8 @@ class FakeGateway:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-gateway", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-gateway",
+                         daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:

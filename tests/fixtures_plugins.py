@@ -144,3 +144,11 @@ def example_plugin_installed(tmp_path_factory):
         importlib.invalidate_caches()
         sys.modules.pop("campaigner_dingtalk", None)
     return EXAMPLE_PLUGIN
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    """A plugin manager with the bundled plugins, for tests of channels that need no app or database."""
+    from campaigner.plugins import build_plugin_manager
+
+    return build_plugin_manager({})
