@@ -389,7 +389,7 @@ def contacts_opt_out(contact_id: int):
     """Opt a contact out of a channel.
     ---
     post:
-      summary: Opt a contact out of a channel (or back in with "opt_in": true)
+      summary: 'Opt a contact out of a channel (or back in with "opt_in": true)'
       parameters:
         - {name: contact_id, in: path, required: true, schema: {type: integer}}
       requestBody:
@@ -802,7 +802,7 @@ def orders_create():
     """Record orders.
     ---
     post:
-      summary: Record one order, or many with {"orders": [...]} (all or nothing); an order id already recorded is skipped
+      summary: 'Record one order, or many with {"orders": [...]} (all or nothing); an order id already recorded is skipped'
       requestBody:
         required: true
         content:

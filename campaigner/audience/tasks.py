@@ -14,12 +14,16 @@ log = logging.getLogger(__name__)
 @huey.periodic_task(crontab(minute="20", hour="2"))
 def nightly_rfm():
     """Recompute RFM classes and super users from the orders (UTC 02:20, after the day's imports)."""
-    run_rfm()
+    return _recompute()
 
 
 @huey.task()
 def run_rfm():
-    """Recompute RFM classes and super users now (the page's button and the CLI run it directly)."""
+    """Recompute RFM classes and super users soon, on a worker (the page and the CLI run it in place)."""
+    return _recompute()
+
+
+def _recompute() -> int:
     from campaigner.audience.rfm import recompute_rfm
 
     with database.connection_context():
