@@ -11,6 +11,7 @@ BENCHMARKS = {
     "audience": "audience",
     "import": "import_csv",
     "redirect": "redirect",
+    "calendar": "calendar",
 }
 
 

@@ -10,13 +10,12 @@ import calendar as pycalendar
 import datetime as dt
 from dataclasses import dataclass, field
 
-from peewee import JOIN
-
-from campaigner.calendars.conflicts import Conflict, find_conflicts
-from campaigner.calendars.models import Calendar, CalendarEntry
+from campaigner.calendars.conflicts import (
+    Conflict, audience_keys, entry_rows, find_conflicts, planning_calendars, sharing_audience, widest_gap,
+)
+from campaigner.calendars.models import Calendar
 from campaigner.calendars.publishing import entry_statuses
 from campaigner.calendars.services import local_to_utc, week_start, zone
-from campaigner.content.models import ContentItem
 
 FIRST_HOUR, LAST_HOUR = 7, 22  # always shown; earlier or later hours appear when they hold entries
 
@@ -62,20 +61,20 @@ def _entry_views(calendars: list[Calendar], start: dt.datetime, end: dt.datetime
     by_id = {c.id: c for c in calendars}
     if not by_id:
         return []
-    rows = list(CalendarEntry.select(CalendarEntry.id, CalendarEntry.calendar, CalendarEntry.send_at,
-                                     CalendarEntry.theme, CalendarEntry.status, CalendarEntry.campaign,
-                                     ContentItem.title, ContentItem.status)
-                .join(ContentItem, on=(CalendarEntry.content == ContentItem.id), join_type=JOIN.LEFT_OUTER)
-                .where(CalendarEntry.calendar.in_(list(by_id)), CalendarEntry.send_at >= start,
-                       CalendarEntry.send_at < end)
-                .order_by(CalendarEntry.send_at, CalendarEntry.id).tuples())
-    statuses = entry_statuses((r[0], r[4], r[5]) for r in rows)
-    conflicts = find_conflicts(start, end, list(by_id), now=now)
+    everyone = planning_calendars()
+    keys = audience_keys(everyone.values())
+    # One query serves both the grid and the conflict check, which also needs the neighbours just
+    # outside the week and the entries of other calendars reaching the same audience.
+    widest = widest_gap(everyone.values())
+    around = entry_rows(start - widest, end + widest, sharing_audience(by_id, keys))
+    conflicts = find_conflicts(start, end, list(by_id), now=now, rows=around, calendars=everyone, keys=keys)
+    rows = [row for row in around if row[1] in by_id and start <= row[2] < end]
+    statuses = entry_statuses((row[0], row[7], row[3], row[9]) for row in rows)
     tzinfo = zone(tz)
     utc = dt.timezone.utc
     return [EntryView(entry_id, cal, by_id[cal].name, at.replace(tzinfo=utc).astimezone(tzinfo).replace(tzinfo=None),
                       theme, title, content_status, statuses[entry_id], conflicts.get(entry_id, []))
-            for entry_id, cal, at, theme, _status, _campaign, title, content_status in rows]
+            for entry_id, cal, at, _campaign, _content, content_status, theme, _status, title, _cstatus in rows]
 
 
 def week_grid(calendars: list[Calendar], day: dt.date, tz: str, now: dt.datetime | None = None) -> WeekGrid:

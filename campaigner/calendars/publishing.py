@@ -170,15 +170,18 @@ def delivery_counts(campaign_ids) -> dict[int, dict[str, int]]:
 
 
 def entry_statuses(rows) -> dict[int, str]:
-    """Entry id -> display status for rows of (entry id, entry status, campaign id), in two queries."""
-    rows = list(rows)
-    campaign_ids = {campaign_id for _id, _status, campaign_id in rows if campaign_id}
-    campaign_status = dict(Campaign.select(Campaign.id, Campaign.status)
-                           .where(Campaign.id.in_(list(campaign_ids))).tuples()) if campaign_ids else {}
-    started = [cid for cid, status in campaign_status.items() if status in STARTED]
-    counts = delivery_counts(started)
-    return {entry_id: derive_status(status, campaign_status.get(campaign_id), counts.get(campaign_id))
-            for entry_id, status, campaign_id in rows}
+    """Entry id -> display status for rows of (entry id, entry status, campaign id[, campaign status]).
+
+    Without the campaign's status in the row it is read in one query; the
+    deliveries of started campaigns are counted in one more.
+    """
+    rows = [tuple(row) for row in rows]
+    campaign_status = {row[2]: row[3] for row in rows if row[2] and len(row) > 3}
+    missing = [row[2] for row in rows if row[2] and len(row) <= 3]
+    if missing:
+        campaign_status.update(Campaign.select(Campaign.id, Campaign.status).where(Campaign.id.in_(missing)).tuples())
+    counts = delivery_counts([cid for cid, status in campaign_status.items() if status in STARTED])
+    return {row[0]: derive_status(row[1], campaign_status.get(row[2]), counts.get(row[2])) for row in rows}
 
 
 def entry_status(entry: CalendarEntry) -> str:

@@ -152,15 +152,16 @@ def rotate_feed_token(calendar: Calendar) -> str:
     return calendar.feed_token
 
 
-def effective_audience(calendar: Calendar) -> str:
+def effective_audience(calendar: Calendar, segment_expression: str | None = None) -> str:
     """The audience expression a calendar's entries are sent to.
 
-    The calendar's own expression (or its saved segment's), narrowed for a
-    community calendar to the members of its groups (group keys are tag keys).
+    The calendar's own expression (or its saved segment's — pass it as
+    `segment_expression` when already at hand), narrowed for a community
+    calendar to the members of its groups (group keys are tag keys).
     """
     base = calendar.audience.strip()
     if not base and calendar.segment_id:
-        base = (calendar.segment.expression or "").strip()
+        base = (segment_expression if segment_expression is not None else calendar.segment.expression or "").strip()
     parts = [f"({base})"] if base else []
     if calendar.groups:
         parts.append("(" + " OR ".join(f'tag:"{g}"' for g in calendar.groups) + ")")

@@ -1,9 +1,18 @@
-// Calendars: drag an entry onto another day/hour of the week grid to move it.
+// Calendars: open an entry in the side panel; drag it onto another day/hour of the week grid to move it.
 // The move is posted with htmx (carrying the page's CSRF header); the answer is
 // the entry panel plus a "calendar-changed" event on which the grid reloads.
 // Keyboard users get the same through the entry panel's move form and buttons.
 (function () {
   "use strict";
+  // An entry is a plain link (it works without JavaScript); a click opens it in the side panel.
+  // One listener for the whole grid instead of hx-get on each of thousands of entries.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.cal-entry");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    htmx.ajax("GET", link.getAttribute("href"), {source: link, target: "#panel", swap: "innerHTML"});
+  });
+
   function cellOf(target) { return target && target.closest ? target.closest("td[data-drop]") : null; }
 
   document.addEventListener("dragstart", function (event) {
