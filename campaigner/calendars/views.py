@@ -10,7 +10,7 @@ import datetime as dt
 import html
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import format_date, gettext, lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -131,6 +131,11 @@ def _refused(entry: CalendarEntry, exc: CalendarError | str, forms: dict | None 
         return _panel(entry, error=message, **(forms or {}))
     flash(message, "error")
     return redirect(url_for(".entry", entry_id=entry.id))
+
+
+def _when(local: dt.datetime) -> str:
+    """A wall-clock time with its weekday in the reader's language: 周四 2027-03-25 12:00."""
+    return f"{format_date(local.date(), 'EEE')} {local:%Y-%m-%d %H:%M}"
 
 
 def _first_error(form) -> str:
@@ -409,8 +414,7 @@ def _entry_forms(entry: CalendarEntry) -> dict:
                                                CalendarEntry.send_at.between(start, end))
                   .order_by(CalendarEntry.send_at).limit(100))
     tz = entry.calendar.timezone
-    swap.other.choices = [(e.id, f"{services.utc_to_local(e.send_at, tz):%a %Y-%m-%d %H:%M} · {e.theme}")
-                          for e in neighbours]
+    swap.other.choices = [(e.id, f"{_when(services.utc_to_local(e.send_at, tz))} · {e.theme}") for e in neighbours]
     return {"move_form": move, "content_form": content, "details_form": details, "swap_form": swap}
 
 
@@ -508,7 +512,7 @@ def entry_move(entry_id: int):
         return _refused(entry, exc)
     local = services.utc_to_local(entry.send_at, entry.calendar.timezone)
     record_audit(current_user, "moved", entry, summary=f"{local:%Y-%m-%d %H:%M} {entry.calendar.timezone}")
-    return _changed(entry, gettext("Moved to %(when)s.", when=f"{local:%a %Y-%m-%d %H:%M}"))
+    return _changed(entry, gettext("Moved to %(when)s.", when=_when(local)))
 
 
 @bp.route("/entries/<int:entry_id>/swap", methods=["POST"])
