@@ -70,7 +70,7 @@ def config_form(channel, data=None):
         if f.type == "boolean":
             field = BooleanField(**kwargs)
         elif f.type == "choice":
-            field = SelectField(choices=[(c, c) for c in f.choices], **kwargs)
+            field = SelectField(choices=list(f.choices), **kwargs)
         elif f.secret:
             field = PasswordField(**kwargs)
         elif f.type == "text":
