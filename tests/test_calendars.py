@@ -445,3 +445,12 @@ def test_unknown_entry_or_calendar_is_404(app, logged_in_editor):
     assert logged_in_editor.get("/calendars/entries/999").status_code == 404
     assert logged_in_editor.get("/calendars/999/").status_code == 404
     assert logged_in_editor.get("/calendars/week?week=not-a-date").status_code == 200
+
+
+def test_settings_page_says_whom_the_calendar_reaches(app, logged_in_editor, group_chat):
+    make_members("group:coffee-1", n=3)
+    make_members("group:tea", n=2)
+    calendar = make_calendar(audience="", groups=("group:coffee-1",))
+    page = logged_in_editor.get(f"/calendars/{calendar.id}/edit").get_data(as_text=True)
+    assert 'tag:&#34;group:coffee-1&#34;' in page or 'tag:"group:coffee-1"' in page
+    assert f"3 contacts are reachable on {CHANNEL} now." in page

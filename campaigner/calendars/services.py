@@ -170,6 +170,16 @@ def effective_audience(calendar: Calendar, segment_expression: str | None = None
     return " AND ".join(parts)
 
 
+def reachable_count(calendar: Calendar) -> int | None:
+    """How many contacts the calendar's entries would reach on its channel now (None: the expression is invalid)."""
+    from campaigner.audience.expressions import ExpressionError, count_audience
+
+    try:
+        return count_audience(effective_audience(calendar), calendar.channel)
+    except ExpressionError:
+        return None
+
+
 # ---------------------------------------------------------------- weekly template
 
 

@@ -212,7 +212,8 @@ def edit(calendar_id: int):
             return redirect(url_for(".week", calendar_id=calendar.id))
     status = 400 if form.is_submitted() else 200
     return render_page("calendars/calendar_form.html", form=form, calendar=calendar,
-                       action_form=ActionForm(), audience=services.effective_audience(calendar)), status
+                       action_form=ActionForm(), audience=services.effective_audience(calendar),
+                       reachable=services.reachable_count(calendar)), status
 
 
 @bp.route("/<int:calendar_id>/delete", methods=["POST"])
