@@ -24,12 +24,23 @@ def follow(client, code: str, agent: str = BROWSER, address: str = "203.0.113.7"
     return client.get(f"/s/{code}", headers={"User-Agent": agent}, environ_base={"REMOTE_ADDR": address})
 
 
-def flush_clicks(app) -> int:
+def flush_clicks(app) -> None:
     """Write the clicks the app still buffers (the background writer does this within a quarter second)."""
     from campaigner.links.redirect import click_recorder
 
     with database.connection_context():
-        return click_recorder(app).flush()
+        click_recorder(app).flush()
+
+
+@pytest.fixture(autouse=True)
+def clicks_written_before_teardown(app):
+    """Write what the test's app still buffers before the next test empties the database.
+
+    On PostgreSQL every test shares one database: a click left in a buffer
+    would otherwise be written into the next test's tables by the writer thread.
+    """
+    yield
+    flush_clicks(app)
 
 
 @pytest.fixture

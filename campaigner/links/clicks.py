@@ -89,15 +89,16 @@ class ClickRecorder:
         return len(self._buffer)
 
     def _run(self) -> None:
-        idle = 0
+        idle, wait = 0, self.interval
         while idle < IDLE_ROUNDS:
-            self._wake.wait(self.interval)
+            self._wake.wait(wait)
             self._wake.clear()
             try:
                 written = self.flush()
-            except Exception:  # noqa: BLE001 - keep the clicks and try again next round
-                log.exception("writing clicks failed; will retry")
-                written = 0
+                wait = self.interval
+            except Exception:  # noqa: BLE001 - keep the clicks; try again, backing off up to 5 s
+                log.exception("writing %d clicks failed; will retry", self.pending())
+                written, wait = 1, min(5.0, wait * 2)
             idle = 0 if written else idle + 1
         with self._lock:
             if self._buffer:  # a click came in as the thread was ending: keep going

@@ -1,0 +1,294 @@
+"""Short-link endpoints: manual links (create, change target and expiry, stats) and a campaign's link expiry.
+
+Reading needs any valid token; making and changing links needs the editor or ops role.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import g, jsonify, request
+
+from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.campaigns.models import Campaign
+from campaigner.db import utcnow
+from campaigner.links.models import ShortLink
+from campaigner.links.services import (LinkError, click_counts, clicks_by_day, create_manual_link, manual_links,
+                                       set_campaign_link_expiry, update_link)
+from campaigner.links.shortener import short_url
+
+WRITERS = ("editor", "ops")
+MAX_PER_PAGE = 200
+
+
+def _time(value):
+    return value.isoformat() + "Z" if value else None
+
+
+def link_json(link: ShortLink, counts: dict | None = None) -> dict:
+    """A short link as the API shows it."""
+    counts = counts or click_counts([link.id])[link.id]
+    return {"id": link.id, "code": link.code, "short_url": short_url(link.code), "target": link.target,
+            "label": link.label, "kind": link.kind, "channel": link.channel or None,
+            "campaign_id": link.campaign_id, "delivery_id": link.delivery_id, "contact_id": link.contact_id,
+            "expires_at": _time(link.expires_at), "expired": link.is_expired(),
+            "created_at": _time(link.created_at), "updated_at": _time(link.updated_at),
+            "clicks": counts["clicks"], "unique_visitors": counts["unique"], "bot_clicks": counts["bots"]}
+
+
+def _parse_time(value, name: str):
+    """An ISO 8601 time (with an offset, or UTC when it has none) as naive UTC; None stays None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(f"{name} must be an ISO 8601 date-time string or null")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(f"{name} is not an ISO 8601 date-time: {value!r}") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _expiry(data: dict):
+    if "expires_at" in data and "expires_in_days" in data:
+        raise ApiError("give expires_at or expires_in_days, not both")
+    if "expires_in_days" in data:
+        days = data["expires_in_days"]
+        if days is None:
+            return None
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 < days <= 3650:
+            raise ApiError("expires_in_days must be a whole number from 1 to 3650, or null for never")
+        return utcnow() + dt.timedelta(days=days)
+    return _parse_time(data.get("expires_at"), "expires_at")
+
+
+def _link(code: str) -> ShortLink:
+    link = ShortLink.get_or_none(ShortLink.code == code)
+    if link is None:
+        raise ApiError("no short link with this code", 404)
+    return link
+
+
+def _link_error(exc: LinkError):
+    return ApiError(str(exc), 422, field=exc.field)
+
+
+@bp.route("/links", methods=["GET"])
+def links_list():
+    """Manual short links with their click counts.
+    ---
+    get:
+      summary: List manual short links, newest first
+      parameters:
+        - {name: q, in: query, schema: {type: string}, description: matches label, code or target}
+        - {name: page, in: query, schema: {type: integer, minimum: 1}}
+        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
+      responses:
+        200:
+          description: A page of links
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  total: {type: integer}
+                  items: {type: array, items: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}}
+    """
+    page = request.args.get("page", 1, type=int) or 1
+    per_page = request.args.get("per_page", 50, type=int) or 50
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ApiError(f"page must be at least 1 and per_page from 1 to {MAX_PER_PAGE}")
+    links, total = manual_links(request.args.get("q", "").strip(), page, per_page)
+    counts = click_counts([link.id for link in links])
+    return jsonify({"total": total, "page": page, "items": [link_json(link, counts[link.id]) for link in links]})
+
+
+@bp.route("/links", methods=["POST"])
+def links_create():
+    """Make a manual short link.
+    ---
+    post:
+      summary: Make a short link by hand (posters, QR codes, profiles)
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [target]
+              properties:
+                target: {type: string, format: uri, description: an http(s) address}
+                label: {type: string}
+                expires_at: {type: string, format: date-time, nullable: true, description: "ISO 8601; UTC without an offset; null: never"}
+                expires_in_days: {type: integer, minimum: 1, maximum: 3650, nullable: true}
+      responses:
+        201:
+          description: The new link
+          content:
+            application/json:
+              schema: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}
+        400: {description: Bad request, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: {description: The token's role may not make links, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        422: {description: The target is not acceptable, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    require_role(*WRITERS)
+    data = json_body()
+    unknown = sorted(set(data) - {"target", "label", "expires_at", "expires_in_days"})
+    if unknown:
+        raise ApiError(f"unknown fields: {', '.join(unknown)}")
+    if not isinstance(data.get("target"), str):
+        raise ApiError("target is required: an http(s) address")
+    label = data.get("label") or ""
+    if not isinstance(label, str):
+        raise ApiError("label must be a string")
+    try:
+        link = create_manual_link(data["target"], label=label, expires_at=_expiry(data), user=g.api_user)
+    except LinkError as exc:
+        raise _link_error(exc) from None
+    return jsonify(link_json(link)), 201
+
+
+@bp.route("/links/<code>", methods=["GET"])
+def links_get(code: str):
+    """One short link (manual or issued for a campaign) with its clicks.
+    ---
+    get:
+      summary: A short link and its click counts
+      parameters:
+        - {name: code, in: path, required: true, schema: {type: string}}
+      responses:
+        200: {description: The link, content: {application/json: {schema: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}}}}
+        404: {description: No such code, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    return jsonify(link_json(_link(code)))
+
+
+@bp.route("/links/<code>", methods=["PATCH"])
+def links_update(code: str):
+    """Change a manual link's target, label or expiry; the redirect follows from the next click on.
+    ---
+    patch:
+      summary: Change a manual short link
+      parameters:
+        - {name: code, in: path, required: true, schema: {type: string}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                target: {type: string, format: uri}
+                label: {type: string}
+                expires_at: {type: string, format: date-time, nullable: true}
+                expires_in_days: {type: integer, nullable: true}
+      responses:
+        200: {description: The changed link, content: {application/json: {schema: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}}}}
+        403: {description: Not allowed, or a campaign's link, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        404: {description: No such code, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        422: {description: The target is not acceptable, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    require_role(*WRITERS)
+    link = _link(code)
+    if link.kind != "manual":
+        raise ApiError("a campaign's links follow its content; only manual links can be changed", 403)
+    data = json_body()
+    unknown = sorted(set(data) - {"target", "label", "expires_at", "expires_in_days"})
+    if unknown:
+        raise ApiError(f"unknown fields: {', '.join(unknown)}")
+    changes = {}
+    if "target" in data:
+        if not isinstance(data["target"], str):
+            raise ApiError("target must be a string")
+        changes["target"] = data["target"]
+    if "label" in data:
+        if not isinstance(data["label"], str):
+            raise ApiError("label must be a string")
+        changes["label"] = data["label"]
+    if "expires_at" in data or "expires_in_days" in data:
+        changes["expires_at"] = _expiry(data)
+    try:
+        update_link(link, user=g.api_user, **changes)
+    except LinkError as exc:
+        raise _link_error(exc) from None
+    return jsonify(link_json(link))
+
+
+@bp.route("/links/<code>/clicks", methods=["GET"])
+def links_clicks(code: str):
+    """Human clicks and unique visitors of a link per day.
+    ---
+    get:
+      summary: A link's clicks per local day
+      parameters:
+        - {name: code, in: path, required: true, schema: {type: string}}
+        - {name: days, in: query, schema: {type: integer, minimum: 1, maximum: 366}, description: "how many days back (default 30)"}
+      responses:
+        200:
+          description: One row per day with clicks
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  days:
+                    type: array
+                    items: {type: object, properties: {day: {type: string, format: date}, clicks: {type: integer}, unique_visitors: {type: integer}}}
+        404: {description: No such code, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    from campaigner.runtime import current_runtime
+
+    link = _link(code)
+    days = request.args.get("days", 30, type=int)
+    if days is None or not 1 <= days <= 366:
+        raise ApiError("days must be from 1 to 366")
+    by_day = clicks_by_day([link.id], utcnow() - dt.timedelta(days=days), current_runtime().settings["TIMEZONE"])
+    return jsonify({"code": link.code, "days": [{"day": d.isoformat(), "clicks": v["count"], "unique_visitors": v["unique"]}
+                                                for d, v in sorted(by_day.items())]})
+
+
+@bp.route("/campaigns/<int:campaign_id>/link-expiry", methods=["PUT"])
+def campaign_link_expiry(campaign_id: int):
+    """Set how many days a campaign's short links live.
+    ---
+    put:
+      summary: Set a campaign's short-link expiry (days; null for the default of the instance)
+      parameters:
+        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [days]
+              properties:
+                days: {type: integer, minimum: 0, maximum: 3650, nullable: true, description: "0: never expire"}
+                redate_issued: {type: boolean, description: "also re-date links already issued (from when each was issued)"}
+      responses:
+        200:
+          description: The setting and how many issued links were re-dated
+          content:
+            application/json:
+              schema: {type: object, properties: {campaign_id: {type: integer}, days: {type: integer, nullable: true}, redated: {type: integer}}}
+        404: {description: No such campaign, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        422: {description: Days out of range, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+    """
+    require_role(*WRITERS)
+    if not Campaign.select().where(Campaign.id == campaign_id).exists():
+        raise ApiError("no campaign with this id", 404)
+    data = json_body()
+    if "days" not in data:
+        raise ApiError("days is required (a whole number, or null for the default)")
+    days = data["days"]
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool)):
+        raise ApiError("days must be a whole number or null")
+    redate = data.get("redate_issued", False)
+    if not isinstance(redate, bool):
+        raise ApiError("redate_issued must be true or false")
+    try:
+        redated = set_campaign_link_expiry(campaign_id, days, redate_issued=redate, user=g.api_user)
+    except LinkError as exc:
+        raise _link_error(exc) from None
+    return jsonify({"campaign_id": campaign_id, "days": days, "redated": redated})
