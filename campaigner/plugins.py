@@ -118,6 +118,20 @@ class PluginManager:
         return channel.with_config(effective_config(channel, self.settings),
                                    instance_path=self.settings.get("INSTANCE_PATH"))
 
+    def channels_for_preview(self) -> dict[str, Channel]:
+        """Every channel, configured where its config is valid (else the template), for previews and checks.
+
+        An SMS length check counts the configured signature and opt-out suffix
+        only on a configured channel. Needs a database connection.
+        """
+        found = {}
+        for name, channel in self.channels().items():
+            try:
+                found[name] = self.configured_channel(name)
+            except Exception:  # noqa: BLE001 - an unconfigured channel still previews with its defaults
+                found[name] = channel
+        return found
+
     # ------------------------------------------------------------ events
 
     def emit_delivery_event(self, event: str, delivery, details: dict | None = None) -> list[HookFailure]:

@@ -273,3 +273,13 @@ def test_docs_name_the_entry_point_group_the_code_loads():
 def test_plugin_report_can_leave_config_unchecked(plugins):
     report = plugin_report(plugins, check_config=False)
     assert {c["name"] for c in report["channels"]} >= set(BUILT_INS.values())
+
+
+def test_previews_get_configured_channels_where_config_is_valid(app, plugins, configure_channel):
+    configure_channel("sms", signature="【一个很长的品牌签名】")
+    with database.connection_context():
+        channels = plugins.channels_for_preview()
+    assert channels["sms"].config["signature"] == "【一个很长的品牌签名】"
+    assert channels["email"] is plugins.channel("email")  # invalid config: the template, for its defaults
+    text = "春季新品到店" * 10  # 60 characters: one SMS alone, two with this signature and the suffix
+    assert plugins.channel("sms").check(text) == [] and channels["sms"].check(text)
