@@ -21,6 +21,13 @@ REASON_LABELS = {
     "quiet_hours": _l("quiet hours"), "contact_deleted": _l("contact deleted"),
     "campaign_cancelled": _l("campaign cancelled"),
 }
+
+
+def resolved(labels: dict) -> dict:
+    """Lazy labels translated now, for templates that use them many times."""
+    return {key: str(value) for key, value in labels.items()}
+
+
 HHMM = r"^([01]?\d|2[0-3]):[0-5]\d$"
 
 

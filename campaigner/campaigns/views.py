@@ -9,6 +9,7 @@ from flask_login import current_user
 from campaigner.audit.models import AuditLog
 from campaigner.campaigns import services
 from campaigner.campaigns.forms import DELIVERY_STATUS_LABELS, REASON_LABELS, STATUS_LABELS, CampaignForm
+from campaigner.campaigns.forms import resolved as _resolved
 from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
 from campaigner.web import is_htmx, render_page, roles_required
@@ -43,8 +44,8 @@ def error_message(exc: services.CampaignError) -> str:
 
 @bp.context_processor
 def _labels():
-    return {"status_labels": STATUS_LABELS, "delivery_status_labels": DELIVERY_STATUS_LABELS,
-            "reason_labels": REASON_LABELS,
+    return {"status_labels": _resolved(STATUS_LABELS), "delivery_status_labels": _resolved(DELIVERY_STATUS_LABELS),
+            "reason_labels": _resolved(REASON_LABELS),
             "can_build": current_user.is_authenticated and current_user.has_role(*BUILDERS),
             "can_operate": current_user.is_authenticated and current_user.has_role(*OPERATORS)}
 

@@ -87,6 +87,19 @@ def write_transaction():
     return database.atomic(lock_type="IMMEDIATE")
 
 
+def relax_durability() -> None:
+    """Inside a transaction recording outcomes, let PostgreSQL acknowledge the commit before its WAL flush.
+
+    Safe for outcomes and only for them: if the server crashes and loses
+    this commit, the rows are back to `sending` under an expired lease, and
+    recovery replays them (same key) or marks them unknown — never a silent
+    second send. Claims keep a synchronous commit, because a lost claim would
+    put a row that may have been sent back to `queued`.
+    """
+    if is_postgres():
+        database.execute_sql("SET LOCAL synchronous_commit TO OFF")
+
+
 def channel_for(name: str):
     """The configured channel instance named `name`, or None when no plugin provides it."""
     from campaigner.channels import ConfigError
@@ -224,20 +237,44 @@ def claim(campaign_id: int, channel: str, limit: int, lease_seconds: float, now:
     return token, rows
 
 
+DECREMENT = object()  # `attempts = attempts - 1`: the claim did not lead to a send
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join([database.param] * n)
+
+
 def _update_claimed(ids: list[int], token: str, **values) -> int:
+    """Record an outcome on claimed rows, only while they still carry this claim's token.
+
+    Raw SQL: these run for every row sent, and building peewee expressions for
+    500-item IN lists costs more than the database does.
+    """
     values.setdefault("lease_until", None)
+    p = database.param
     count = 0
     for chunk in _chunks(ids):
-        count += (Delivery.update(**values)
-                  .where(Delivery.id.in_(chunk), Delivery.lease_token == token, Delivery.status == "sending")
-                  .execute())
+        assignments, params = [], []
+        for column, value in values.items():
+            if value is DECREMENT:
+                assignments.append(f"{column} = {column} - 1")
+            elif isinstance(value, dict):  # per-row values: {id: value}
+                assignments.append(f"{column} = CASE id " + " ".join([f"WHEN {p} THEN {p}"] * len(value))
+                                   + f" ELSE {column} END")
+                for key, item in value.items():
+                    params += [key, item]
+            else:
+                assignments.append(f"{column} = {p}")
+                params.append(value)
+        sql = (f"UPDATE {Delivery._meta.table_name} SET {', '.join(assignments)} "
+               f"WHERE id IN ({_placeholders(len(chunk))}) AND lease_token = {p} AND status = 'sending'")
+        count += database.execute_sql(sql, (*params, *chunk, token)).rowcount
     return count
 
 
 def release(ids: list[int], token: str, now: dt.datetime) -> int:
     """Hand claimed deliveries back unsent (the attempt didn't happen)."""
-    return _update_claimed(ids, token, status="queued", lease_token=None, updated_at=now,
-                           attempts=Delivery.attempts - 1)
+    return _update_claimed(ids, token, status="queued", lease_token=None, updated_at=now, attempts=DECREMENT)
 
 
 # ---------------------------------------------------------------- one batch
@@ -249,28 +286,71 @@ def _log_events(rows: list[dict]) -> None:
             DeliveryEvent.insert_many(chunk).execute()
 
 
-def _cap_counts(contact_ids: list[int], channel: str, claimed_ids: set[int], now: dt.datetime):
-    """Per contact: marketing messages on `channel` sent in the last day and week, counting in-flight ones.
+def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.datetime):
+    """Per contact: marketing messages on `channel` sent in the last week or being sent by another batch.
 
-    A delivery being sent by another batch right now counts for a row with a
-    higher id, so two batches racing for one contact send one message, not two
-    (and not zero).
+    Returns ({contact_id: [(delivery id, status, at)]}, a day ago). A delivery
+    another batch is sending right now counts against a row with a higher id,
+    so two batches racing for one contact send one message, not two (nor zero).
     """
     week_ago, day_ago = now - dt.timedelta(days=7), now - dt.timedelta(days=1)
-    query = (Delivery
-             .select(Delivery.id, Delivery.contact_id, Delivery.status, Delivery.sent_at, Delivery.updated_at)
-             .where(Delivery.contact.in_(contact_ids), Delivery.channel == channel, Delivery.marketing == True,  # noqa: E712
-                    ((Delivery.status == "sent") & (Delivery.sent_at >= week_ago)) | (Delivery.status == "sending"))
-             .tuples())
+    p = database.param
     seen: dict[int, list] = {}
-    for delivery_id, contact_id, status, sent_at, updated_at in query:
-        if delivery_id in claimed_ids:
-            continue
-        seen.setdefault(contact_id, []).append((delivery_id, status, sent_at or updated_at))
-    counts = {}
-    for contact_id, items in seen.items():
-        counts[contact_id] = items
-    return counts, day_ago
+    for chunk in _chunks(contact_ids):
+        sql = (f"SELECT id, contact_id, status, sent_at, updated_at FROM {Delivery._meta.table_name} "
+               f"WHERE contact_id IN ({_placeholders(len(chunk))}) AND channel = {p} AND marketing = {p} "
+               f"AND ((status = 'sent' AND sent_at >= {p}) OR (status = 'sending' AND lease_token <> {p}))")
+        for delivery_id, contact_id, status, sent_at, updated_at in database.execute_sql(
+                sql, (*chunk, channel, True, week_ago, token)).fetchall():
+            seen.setdefault(contact_id, []).append((delivery_id, status, _as_datetime(sent_at or updated_at)))
+    return seen, day_ago
+
+
+CONTACT_FIELDS = [f for f in Contact._meta.sorted_fields]
+
+
+def _converter(f):
+    """A fast python_value for a Contact column, or None where the driver's value is already right."""
+    import json
+
+    if isinstance(f, peewee.DateTimeField):
+        return lambda v: v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(v)
+    if type(f).__name__ == "JSONField":
+        return lambda v: {} if v == "{}" else json.loads(v)
+    if isinstance(f, (peewee.CharField, peewee.TextField, peewee.AutoField, peewee.IntegerField)):
+        return None
+    return f.python_value
+
+
+def load_contacts(ids: list[int]) -> dict[int, Contact]:
+    """Contacts by id, built straight from the rows (peewee's row wrappers cost more than the query here)."""
+    columns = ", ".join(f.column_name for f in CONTACT_FIELDS)
+    names = [f.name for f in CONTACT_FIELDS]
+    converters = [(f.name, c) for f in CONTACT_FIELDS if (c := _converter(f)) is not None]
+    out = {}
+    new = Contact.__new__
+    for chunk in _chunks(ids):
+        cursor = database.execute_sql(
+            f"SELECT {columns} FROM {Contact._meta.table_name} WHERE id IN ({_placeholders(len(chunk))})", chunk)
+        for row in cursor.fetchall():
+            data = dict(zip(names, row))
+            for name, convert in converters:
+                if data[name] is not None:
+                    data[name] = convert(data[name])
+            contact = new(Contact)
+            contact.__data__, contact._dirty, contact.__rel__ = data, set(), {}
+            out[data["id"]] = contact
+    return out
+
+
+def opted_out_of(contact_ids: list[int], channel: str) -> set[int]:
+    """Which of these contacts opted out of `channel`."""
+    found = set()
+    for chunk in _chunks(contact_ids):
+        found.update(r[0] for r in database.execute_sql(
+            f"SELECT contact_id FROM {OptOut._meta.table_name} WHERE contact_id IN ({_placeholders(len(chunk))}) "
+            f"AND channel = {database.param}", (*chunk, channel)).fetchall())
+    return found
 
 
 def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.datetime, engine: dict) -> BatchOutcome:
@@ -293,11 +373,10 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
             pause(campaign.id, "content is no longer approved", now)
         return outcome
 
-    contacts = {c.id: c for chunk in _chunks([r[1] for r in rows]) for c in Contact.select().where(Contact.id.in_(chunk))}
-    opted_out = {o for chunk in _chunks(list(contacts)) for (o,) in OptOut.select(OptOut.contact_id).where(
-        OptOut.contact.in_(chunk), OptOut.channel == channel.name).tuples()}
+    contacts = load_contacts([r[1] for r in rows])
+    opted_out = opted_out_of(list(contacts), channel.name)
     caps = policy.effective_caps(engine, campaign.caps)
-    cap_rows, day_ago = _cap_counts(list(contacts), channel.name, set(ids), now) if any(caps.values()) else ({}, None)
+    cap_rows, day_ago = _cap_counts(list(contacts), channel.name, token, now) if any(caps.values()) else ({}, None)
     window = policy.effective_quiet_hours(engine, campaign.quiet_hours, channel.name)
     fallback_tz = instance_timezone()
 
@@ -383,21 +462,21 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                            "error": final_error})
 
     with write_transaction():
+        relax_durability()
         if sent:
             for chunk in _chunks(sent):
                 chunk_ids = [i for i, _p in chunk]
-                provider = Case(Delivery.id, [(i, p) for i, p in chunk if p is not None], None) \
-                    if any(p is not None for _i, p in chunk) else None
+                provider = {i: p for i, p in chunk if p is not None} or None
                 _update_claimed(chunk_ids, token, status="sent", sent_at=done, updated_at=done, provider_id=provider,
                                 error=None, reason="")
             outcome.sent = len(sent)
         for reason, reason_ids in skipped.items():
             _update_claimed(reason_ids, token, status="skipped", reason=reason, updated_at=done,
-                            attempts=Delivery.attempts - 1)
+                            attempts=DECREMENT)
             outcome.skipped[reason] = len(reason_ids)
         for until, until_ids in deferred.items():
             _update_claimed(until_ids, token, status="deferred", reason="quiet_hours", send_after=until,
-                            lease_token=None, updated_at=done, attempts=Delivery.attempts - 1)
+                            lease_token=None, updated_at=done, attempts=DECREMENT)
             events.extend({"delivery": i, "at": done, "status": "deferred", "attempt": 0, "error": "",
                            "details": {"until": until.isoformat(), "reason": "quiet_hours"}} for i in until_ids)
             outcome.deferred += len(until_ids)

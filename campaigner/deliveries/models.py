@@ -35,8 +35,8 @@ class Delivery(BaseModel):
     class Meta:
         indexes = (
             (("source_type", "source_id", "contact", "channel"), True),
-            # claims and the sweeper: what is due
-            (("status", "send_after"), False),
+            # the log filtered by status, newest first; recovery of expired leases
+            (("status", "id"), False),
             # a campaign's claims, stats and its filtered log
             (("source_type", "source_id", "status", "id"), False),
             # frequency caps and the log filtered by contact

@@ -16,7 +16,9 @@ ENGINE_DEFAULTS: dict = {
     # Local time of the contact; only for the listed channels. Deferred to `end`, never dropped.
     "quiet_hours": {"start": "21:00", "end": "09:00", "channels": ["sms", "chat"]},
     "batch_size": 500,
-    "parallel_batches": 2,  # send chains per running campaign
+    # Send chains per running campaign; None: 1 on SQLite (one writer at a time anyway,
+    # and a second chain only waits on the lock) and 2 on PostgreSQL.
+    "parallel_batches": None,
     "send_threads": 32,  # concurrent sends inside one batch, for slow gateways
     "lease_seconds": 300,  # a claimed batch not recorded by then is taken for lost
     "max_attempts": 5,
@@ -34,6 +36,10 @@ def engine_settings() -> dict:
     merged = {**ENGINE_DEFAULTS, **{k: v for k, v in stored.items() if k in ENGINE_DEFAULTS}}
     for key in ("caps", "quiet_hours"):
         merged[key] = {**ENGINE_DEFAULTS[key], **(stored.get(key) or {})}
+    if not merged["parallel_batches"]:
+        from campaigner.db import is_postgres
+
+        merged["parallel_batches"] = 2 if is_postgres() else 1
     return merged
 
 

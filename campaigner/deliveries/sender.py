@@ -10,10 +10,11 @@ thread can't starve the rest.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -56,43 +57,80 @@ def _send_with_batch_api(channel, items: list, timeout: float) -> list:
 
 
 def _send_in_threads(channel, items: list, threads: int, timeout: float) -> list:
-    results: list = [None] * len(items)
-    started: dict[int, float] = {}
+    """`threads` runners take items one after another; a runner stuck past `timeout` is replaced.
 
-    def send_one(index: int):
-        started[index] = time.monotonic()
-        message, key = items[index]
-        try:
-            return channel.send(message, key)
-        except Exception as exc:  # noqa: BLE001 - recorded on the item's delivery
-            return exc
+    Runners pull from a shared counter rather than one future per item: with
+    fast channels the per-item bookkeeping of an executor would cost more
+    than the sends.
+    """
+    n = len(items)
+    results: list = [None] * n
+    started = [0.0] * n
+    settled = [False] * n
+    lock = threading.Lock()
+    all_done = threading.Event()
+    counter = itertools.count()
+    remaining = [n]
 
-    executor = _executor(threads)
-    futures = {executor.submit(send_one, i): i for i in range(len(items))}
-    try:
-        while futures:
-            done, _ = wait(futures, timeout=min(0.2, timeout), return_when=FIRST_COMPLETED)
-            for future in done:
-                results[futures.pop(future)] = future.result()
-            now = time.monotonic()
-            hung = [f for f, i in futures.items() if i in started and now - started[i] > timeout and not f.done()]
-            if not hung:
-                continue
-            for future in hung:
-                index = futures.pop(future)
-                log.warning("%s: send %d hung past %.1f s", channel.name, index, timeout)
-                results[index] = SendTimeout(f"no answer from {channel.name} within {timeout:g} s")
-            # The hung threads stay busy; move what has not started to fresh ones.
-            waiting = {f: i for f, i in futures.items() if f.cancel()}
-            executor.shutdown(wait=False)
-            executor = _executor(threads)
-            for future, index in waiting.items():
-                del futures[future]
-                futures[executor.submit(send_one, index)] = index
-    finally:
-        executor.shutdown(wait=False)
+    def settle(index: int, outcome) -> None:
+        with lock:
+            if settled[index]:
+                return  # given up on already: a late answer changes nothing
+            settled[index] = True
+            results[index] = outcome
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                all_done.set()
+
+    def runner() -> None:
+        while True:
+            index = next(counter)
+            if index >= n:
+                return
+            started[index] = time.monotonic()
+            message, key = items[index]
+            try:
+                outcome = channel.send(message, key)
+            except Exception as exc:  # noqa: BLE001 - recorded on the item's delivery
+                outcome = exc
+            settle(index, outcome)
+
+    # Start with one runner and double them while the batch is not done: a fast
+    # channel finishes on one thread, a slow gateway gets `threads` within ~30 ms.
+    runners, wait = 1, 0.004
+    _pool().submit(runner)
+    while not all_done.wait(wait):
+        if runners < threads:
+            more = min(runners, threads - runners)
+            for _ in range(more):
+                _pool().submit(runner)
+            runners += more
+            wait = 0.004 if runners < threads else min(0.2, timeout)
+            continue
+        now = time.monotonic()
+        hung = [i for i in range(n) if started[i] and not settled[i] and now - started[i] > timeout]
+        for index in hung:
+            log.warning("%s: send %d hung past %.1f s", channel.name, index, timeout)
+            settle(index, SendTimeout(f"no answer from {channel.name} within {timeout:g} s"))
+            started[index] = 0.0
+            _pool(replace_one=True).submit(runner)  # the stuck runner's place
     return results
 
 
-def _executor(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+_executor: ThreadPoolExecutor | None = None
+_stuck = 0
+_pool_lock = threading.Lock()
+
+
+def _pool(replace_one: bool = False) -> ThreadPoolExecutor:
+    """The process's send threads, kept between batches; a fresh pool once too many are stuck in hung sends."""
+    global _executor, _stuck
+    with _pool_lock:
+        if replace_one:
+            _stuck += 1
+        if _executor is None or _stuck >= 16:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(max_workers=128, thread_name_prefix="send")
+            _stuck = 0
+        return _executor

@@ -116,13 +116,27 @@ def _first_batch(campaign_id: int) -> None:
         _continue_chain(campaign_id, when)
 
 
+CHAIN_SLICE = 2.0  # seconds of batches one task sends before handing over to the queue again
+
+
 @huey.task()
 def send_campaign_batches(campaign_id: int) -> None:
-    """Send one batch of a running campaign, then enqueue the next (a chain)."""
+    """Send batches of a running campaign for a couple of seconds, then enqueue the next (a chain).
+
+    Each batch re-reads the campaign, so a pause still stops the chain within
+    one batch; handing over to the queue every couple of seconds lets other
+    campaigns' chains take turns on the worker threads.
+    """
+    import time
+
     from campaigner.deliveries import engine
 
+    started = time.monotonic()
     with database.connection_context():
-        when = engine.pump(campaign_id)
+        while True:
+            when = engine.pump(campaign_id)
+            if when is None or when > utcnow() or time.monotonic() - started > CHAIN_SLICE:
+                break
     _continue_chain(campaign_id, when)
 
 

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from campaigner.audit.models import AuditLog
-from campaigner.campaigns.forms import DELIVERY_STATUS_LABELS, REASON_LABELS, STATUS_LABELS
+from campaigner.campaigns.forms import DELIVERY_STATUS_LABELS, REASON_LABELS, STATUS_LABELS, resolved as _resolved
 from campaigner.campaigns.services import campaign_stats
 from campaigner.db import database
 from campaigner.deliveries import log as delivery_log
@@ -25,8 +25,9 @@ AUDIT_READERS = ("ops",)  # and admin
 
 @bp.context_processor
 def _labels():
-    return {"delivery_status_labels": DELIVERY_STATUS_LABELS, "reason_labels": REASON_LABELS,
-            "status_labels": STATUS_LABELS, "statuses": STATUSES,
+    # Resolved once per request: a lazy string translates again at every use, and the log uses them per row.
+    return {"delivery_status_labels": _resolved(DELIVERY_STATUS_LABELS), "reason_labels": _resolved(REASON_LABELS),
+            "status_labels": _resolved(STATUS_LABELS), "statuses": STATUSES,
             "can_operate": current_user.is_authenticated and current_user.has_role(*OPERATORS)}
 
 
