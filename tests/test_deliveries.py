@@ -215,3 +215,12 @@ def test_api_lists_failed_deliveries_pages_them_and_retries(app, channels, api_t
     assert client.post(f"/api/v1/deliveries/{one['id']}/retry", headers=ops).status_code == 409
     assert client.post("/api/v1/deliveries/retry-failed", headers=ops,
                        json={"campaign_id": campaign.id}).get_json() == {"retried": 1}
+
+
+def test_openapi_document_describes_the_campaign_and_delivery_endpoints(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path in ("/api/v1/campaigns", "/api/v1/campaigns/{campaign_id}", "/api/v1/campaigns/{campaign_id}/pause",
+                 "/api/v1/campaigns/{campaign_id}/dry-run", "/api/v1/deliveries", "/api/v1/deliveries/{delivery_id}/retry",
+                 "/api/v1/deliveries/retry-failed"):
+        assert path in paths, path
+    assert "post" in paths["/api/v1/campaigns"] and "get" in paths["/api/v1/campaigns"]

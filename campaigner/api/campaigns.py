@@ -74,7 +74,7 @@ def campaigns_list():
     """Campaigns, newest first.
     ---
     get:
-      summary: List campaigns (recurring runs are listed under their parent's id with parent_id)
+      summary: 'List campaigns (recurring runs are listed under their parent''s id with parent_id)'
       parameters:
         - {name: status, in: query, schema: {type: string, enum: [draft, scheduled, running, paused, completed, cancelled]}}
         - {name: before, in: query, schema: {type: integer}, description: keyset cursor (the last id of the previous page)}
@@ -109,7 +109,7 @@ def campaigns_create():
     """Create a campaign (a draft; with "schedule": true also scheduled).
     ---
     post:
-      summary: Create a campaign
+      summary: 'Create a campaign'
       requestBody:
         required: true
         content:
@@ -169,7 +169,7 @@ def campaigns_get(campaign_id: int):
     """One campaign with its stats.
     ---
     get:
-      summary: A campaign with targeted, sent, failed, skipped (by reason), deferred, unknown and progress
+      summary: 'A campaign with targeted, sent, failed, skipped (by reason), deferred, unknown and progress'
       parameters:
         - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
@@ -184,7 +184,7 @@ def campaigns_dry_run(campaign_id: int):
     """What a campaign would do, without sending.
     ---
     get:
-      summary: Who would get what on which channel, who would be skipped and why
+      summary: 'Who would get what on which channel, who would be skipped and why'
       parameters:
         - {name: campaign_id, in: path, required: true, schema: {type: integer}}
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500}}
@@ -217,7 +217,7 @@ def campaigns_schedule(campaign_id: int):
     """Schedule a draft.
     ---
     post:
-      summary: Schedule a draft campaign (its content must be approved)
+      summary: 'Schedule a draft campaign (its content must be approved)'
       parameters:
         - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
@@ -232,7 +232,7 @@ def campaigns_pause(campaign_id: int):
     """Pause.
     ---
     post:
-      summary: Pause a scheduled or running campaign (ops); optional JSON {"reason"}
+      summary: 'Pause a scheduled or running campaign (ops); optional JSON {"reason"}'
       parameters:
         - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
@@ -249,7 +249,7 @@ def campaigns_resume(campaign_id: int):
     """Resume.
     ---
     post:
-      summary: Resume a paused campaign (ops)
+      summary: 'Resume a paused campaign (ops)'
       parameters:
         - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
@@ -264,7 +264,7 @@ def campaigns_cancel(campaign_id: int):
     """Cancel.
     ---
     post:
-      summary: Cancel a campaign (ops); nothing not yet handed to a channel is sent
+      summary: 'Cancel a campaign (ops); nothing not yet handed to a channel is sent'
       parameters:
         - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
@@ -279,7 +279,7 @@ def campaigns_reschedule(campaign_id: int):
     """Reschedule.
     ---
     post:
-      summary: Move a campaign that has not started; JSON {"send_at", "timezone"}
+      summary: 'Move a campaign that has not started; JSON {"send_at", "timezone"}'
       parameters:
         - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:

@@ -30,7 +30,7 @@ def deliveries_list():
     """The delivery log, newest first.
     ---
     get:
-      summary: Deliveries filtered by campaign, calendar, channel, status, contact and time (keyset pages)
+      summary: 'Deliveries filtered by campaign, calendar, channel, status, contact and time (keyset pages)'
       parameters:
         - {name: campaign, in: query, schema: {type: integer}}
         - {name: calendar, in: query, schema: {type: integer}}
@@ -63,7 +63,7 @@ def deliveries_get(delivery_id: int):
     """One delivery with its history.
     ---
     get:
-      summary: A delivery and its events (errors, retries, deferrals, unknown outcomes)
+      summary: 'A delivery and its events (errors, retries, deferrals, unknown outcomes)'
       parameters:
         - {name: delivery_id, in: path, required: true, schema: {type: integer}}
       responses:
@@ -86,7 +86,7 @@ def deliveries_retry(delivery_id: int):
     """Retry one failed delivery.
     ---
     post:
-      summary: Queue a failed delivery again with the same idempotency key (ops); an unknown one only with {"confirm_unknown": true}
+      summary: 'Queue a failed delivery again with the same idempotency key (ops); an unknown one only with {"confirm_unknown": true}'
       parameters:
         - {name: delivery_id, in: path, required: true, schema: {type: integer}}
       responses:
@@ -111,7 +111,7 @@ def deliveries_retry_failed():
     """Retry every failed delivery of a campaign.
     ---
     post:
-      summary: Queue every failed delivery of a campaign again (ops); JSON {"campaign_id"}
+      summary: 'Queue every failed delivery of a campaign again (ops); JSON {"campaign_id"}'
       responses:
         200: {description: "{retried: n}"}
         422: {description: no campaign id, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}

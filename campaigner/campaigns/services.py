@@ -442,8 +442,10 @@ def _sample(campaign: Campaign, plan, at: dt.datetime, eng: dict) -> list[dict]:
             if until and item["status"] == "would_send":
                 item.update(status="deferred", reason="quiet_hours", until=until)
             try:
-                message = channel.render(content, contact, {"campaign": campaign, "delivery_id": None,
-                                                            "campaign_id": campaign.id, "dry_run": True})
+                from campaigner.plugins import render_context
+
+                message = channel.render(content, contact, render_context(
+                    contact, channel_name, campaign_id=campaign.id, campaign=campaign, dry_run=True))
                 item["preview"] = message.body
             except Exception as exc:  # noqa: BLE001 - shown to the editor as what would fail
                 item.update(status="would_fail", reason=f"render failed: {type(exc).__name__}: {exc}")

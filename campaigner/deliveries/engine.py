@@ -379,6 +379,10 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
     cap_rows, day_ago = _cap_counts(list(contacts), channel.name, token, now) if any(caps.values()) else ({}, None)
     window = policy.effective_quiet_hours(engine, campaign.quiet_hours, channel.name)
     fallback_tz = instance_timezone()
+    from campaigner.plugins import render_context
+    from campaigner.runtime import current_runtime
+
+    settings = current_runtime().settings
 
     skipped: dict[str, list[int]] = {}
     deferred: dict[dt.datetime, list[int]] = {}
@@ -409,8 +413,9 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
             skipped.setdefault("no_address", []).append(delivery_id)
             continue
         try:
-            message = channel.render(content, contact, {"campaign": campaign, "delivery_id": delivery_id,
-                                                          "idempotency_key": key, "address": address})
+            context = render_context(contact, channel.name, delivery_id=delivery_id, campaign_id=campaign.id,
+                                     settings=settings, campaign=campaign, idempotency_key=key, address=address)
+            message = channel.render(content, contact, context)
             message.body = shorten_links(message.body, delivery_id=delivery_id, campaign_id=campaign.id,
                                          channel=channel.name, fmt=getattr(channel.limits, "format", "text"))
             if message.html:
