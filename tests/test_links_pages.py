@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from campaigner.db import database, utcnow
+from tests.fixtures_engine import channels  # noqa: F401
 from tests.fixtures_links import (BROWSER, GOOGLEBOT, clicks_written_before_teardown, flush_clicks, follow,  # noqa: F401
                                   manual_link)
 
@@ -105,3 +106,24 @@ def test_developer_may_look_but_not_make_links(login_as):
     developer = login_as("developer")
     assert developer.get("/links/").status_code == 200
     assert developer.post("/links/", data={"target": "https://shop.example.com/"}).status_code == 403
+
+
+def test_campaign_link_expiry_set_on_its_analytics_page(app, channels, logged_in_ops, client):
+    from campaigner.campaigns.models import Campaign
+    from campaigner.links.models import ShortLink
+    from tests.fixtures_engine import deliveries_of, make_contacts, make_content, new_campaign, run_campaign
+    from tests.fixtures_links import links_of_delivery
+
+    make_contacts(1)
+    campaign = new_campaign(content=make_content(body="https://shop.example.com/x"))
+    run_campaign(campaign.id)
+    (link,) = links_of_delivery(deliveries_of(campaign.id)[0].id)
+    assert 'id="campaign-expiry"' in logged_in_ops.get(f"/analytics/campaigns/{campaign.id}").get_data(as_text=True)
+    response = logged_in_ops.post(f"/links/campaigns/{campaign.id}/expiry", data={"days": "0", "redate_issued": "y"},
+                                  follow_redirects=True)
+    assert "1 links already sent were changed" in response.get_data(as_text=True)
+    with database.connection_context():
+        assert Campaign.get_by_id(campaign.id).link_expiry_days == 0
+        assert ShortLink.get_by_id(link.id).expires_at is None  # 0: never expires
+    bad = logged_in_ops.post(f"/links/campaigns/{campaign.id}/expiry", data={"days": "-3"}, follow_redirects=True)
+    assert "Number must be between 0 and 3650" in bad.get_data(as_text=True)

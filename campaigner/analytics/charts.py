@@ -24,15 +24,19 @@ def _num(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _nice_max(value: float) -> float:
-    """A round axis maximum at or above `value` (1, 2, 2.5, 5 × a power of ten)."""
+def _nice_max(value: float, whole: bool = False) -> float:
+    """A round axis maximum at or above `value` whose quarter is 1, 2, 2.5 or 5 × a power of ten.
+
+    With `whole` (counts), the quarter is at least 1 so no tick falls between two counts.
+    """
     if value <= 0:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power
+        return 4 if whole else 1
+    quarter = value / 4
+    power = 10 ** math.floor(math.log10(quarter))
+    step = next(s * power for s in (1, 2, 2.5, 5, 10) if quarter <= s * power)
+    if whole:
+        step = max(1, math.ceil(step))
+    return 4 * step
 
 
 def _svg(width: int, height: int, title: str, body: list[str], css_class: str) -> Markup:
@@ -65,7 +69,7 @@ def funnel_chart(stages: list[tuple[str, int]], title: str) -> Markup:
 def bar_chart(bars: list[tuple[str, float]], title: str, unit: str = "") -> Markup:
     """Vertical bars with their value above each."""
     width, height, pad_l, pad_b, pad_t = 640, 240, 44, 40, 18
-    top = _nice_max(max((v for _, v in bars), default=0))
+    top = _nice_max(max((v for _, v in bars), default=0), whole=all(float(v).is_integer() for _, v in bars))
     plot_w, plot_h = width - pad_l - 10, height - pad_b - pad_t
     slot = plot_w / max(1, len(bars))
     body = _y_axis(top, pad_l, pad_t, plot_w, plot_h)
@@ -87,13 +91,16 @@ def bar_chart(bars: list[tuple[str, float]], title: str, unit: str = "") -> Mark
 def line_chart(labels: list[str], series: list[tuple[str, list[float]]], title: str) -> Markup:
     """One line per series over `labels` (days), with a legend; a point per value."""
     width, height, pad_l, pad_b, pad_t = 640, 260, 44, 56, 14
-    top = _nice_max(max((max(values, default=0) for _, values in series), default=0))
+    every_value = [v for _, values in series for v in values]
+    top = _nice_max(max(every_value, default=0), whole=all(float(v).is_integer() for v in every_value))
     plot_w, plot_h = width - pad_l - 10, height - pad_b - pad_t
     n = max(1, len(labels) - 1)
     body = _y_axis(top, pad_l, pad_t, plot_w, plot_h)
     every = max(1, math.ceil(len(labels) / 8))
+    last = len(labels) - 1
     for i, label in enumerate(labels):
-        if i % every == 0 or i == len(labels) - 1:
+        # every `every`-th day is labelled, and the last one unless it would crowd the one before
+        if i % every == 0 and (i == last or last - i >= every / 2) or i == last:
             x = pad_l + plot_w * i / n
             body.append(f'<text x="{x:.1f}" y="{pad_t + plot_h + 14}" text-anchor="middle" font-size="10">'
                         f'{escape(label)}</text>')

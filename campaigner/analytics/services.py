@@ -59,6 +59,10 @@ class Funnel:
                 "revenue": str(self.revenue), "rates": self.rates()}
 
 
+def _money(value) -> Decimal:
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
 def _pct(part, whole) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
@@ -98,7 +102,7 @@ def funnel(campaign_ids: list[int]) -> Funnel:
     conv = (Conversion.select(fn.COUNT(fn.DISTINCT(Conversion.contact)), fn.COUNT(SQL("*")), fn.SUM(Conversion.amount))
             .where(Conversion.campaign.in_(campaign_ids)).tuples().first())
     result.converted, result.orders = int(conv[0] or 0), int(conv[1] or 0)
-    result.revenue = Decimal(str(conv[2] or 0))
+    result.revenue = _money(conv[2])
     return result
 
 
@@ -135,7 +139,7 @@ def campaign_funnels(campaign_ids: list[int]) -> dict[int, Funnel]:
                  .where(family.in_(campaign_ids)).group_by(family).tuples())
     for family_id, contacts, orders, revenue in conv_rows:
         f = out.setdefault(family_id, Funnel())
-        f.converted, f.orders, f.revenue = int(contacts), int(orders), Decimal(str(revenue or 0))
+        f.converted, f.orders, f.revenue = int(contacts), int(orders), _money(revenue)
     return out
 
 
@@ -167,7 +171,7 @@ def channel_funnels(campaign_ids: list[int]) -> dict[str, Funnel]:
                                                .where(Conversion.campaign.in_(campaign_ids))
                                                .group_by(Conversion.channel).tuples()):
         f = out.setdefault(channel, Funnel())
-        f.converted, f.orders, f.revenue = int(contacts), int(orders), Decimal(str(revenue or 0))
+        f.converted, f.orders, f.revenue = int(contacts), int(orders), _money(revenue)
     return out
 
 
@@ -216,7 +220,7 @@ def compare_channels(start: dt.datetime, end: dt.datetime) -> list[dict]:
                                                .where(Conversion.at >= start, Conversion.at < end)
                                                .group_by(Conversion.channel).tuples()):
         r = row(channel or "")
-        r["converted"], r["orders"], r["revenue"] = int(contacts), int(orders), Decimal(str(revenue or 0))
+        r["converted"], r["orders"], r["revenue"] = int(contacts), int(orders), _money(revenue)
     costs = channel_costs()
     for r in rows.values():
         unit = costs.get(r["channel"])

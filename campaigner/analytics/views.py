@@ -181,9 +181,15 @@ def campaign(campaign_id: int):
                     ([r["url"], r["unique"], r["clicks"]] for r in links))
     chart = funnel_chart([(str(STAGE_LABELS[name]), value) for name, value in f.stages()],
                          _("Funnel of %(name)s", name=campaign.name))
+    from campaigner.links.forms import CampaignExpiryForm
+    from campaigner.links.options import link_options
+
+    expiry_form = CampaignExpiryForm(formdata=None, data={"days": campaign.link_expiry_days})
     return render_page("analytics/campaign.html", campaign=campaign, funnel=f, rows=_funnel_rows(f), chart=chart,
                        by_channel=sorted(by_channel.items()), links=links, runs=len(ids) - 1,
-                       stage_labels=STAGE_LABELS, stages=services.STAGES)
+                       stage_labels=STAGE_LABELS, stages=services.STAGES, expiry_form=expiry_form,
+                       default_expiry=link_options()["default_expiry_days"],
+                       can_edit_links=current_user.has_role("editor", "ops"))
 
 
 def _top_links(campaign_ids: list[int], limit: int = 50) -> list[dict]:

@@ -18,5 +18,11 @@ class LinkOptionsForm(FlaskForm):
                                        validators=[InputRequired(), NumberRange(min=0, max=3650)])
     utm_enabled = BooleanField(_l("Add UTM parameters to campaign links"))
     utm_source = StringField(_l("utm_source"), validators=[Length(max=100)])
-    interest_tags = BooleanField(_l("Tag contacts interest:<content tag> when they click"))
+    interest_tags = BooleanField(_l("When a contact clicks, tag them interest:TAG for each tag of the content"))
     attribution_days = IntegerField(_l("Attribution window (days)"), validators=[InputRequired(), NumberRange(min=1, max=90)])
+
+
+class CampaignExpiryForm(FlaskForm):
+    days = IntegerField(_l("This campaign's short links expire after (days, 0 = never)"),
+                        validators=[Optional(), NumberRange(min=0, max=3650)])
+    redate_issued = BooleanField(_l("Also change the links already sent (counted from when each was sent)"))

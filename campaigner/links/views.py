@@ -13,12 +13,12 @@ from campaigner.analytics.export import csv_filename, to_csv
 from campaigner.analytics.timeseries import days_between
 from campaigner.audit import record_audit
 from campaigner.db import utcnow
-from campaigner.links.forms import LinkForm, LinkOptionsForm
+from campaigner.links.forms import CampaignExpiryForm, LinkForm, LinkOptionsForm
 from campaigner.links.models import ShortLink
 from campaigner.links.options import link_options, save_link_options
 from campaigner.links.redirect import click_recorder
 from campaigner.links.services import (LinkError, click_counts, clicks_by_day, create_manual_link, manual_links,
-                                       recent_clicks, update_link)
+                                       recent_clicks, set_campaign_link_expiry, update_link)
 from campaigner.links.shortener import short_url
 from campaigner.web import render_page, roles_required
 
@@ -175,3 +175,25 @@ def clicks_csv(link_id: int):
     by_day = clicks_by_day([link.id], dt.datetime(2000, 1, 1), _tz())
     rows = ([day.isoformat(), v["count"], v["unique"]] for day, v in sorted(by_day.items()))
     return _csv(csv_filename("link", link.code, "clicks"), ["day", "clicks", "unique_visitors"], rows)
+
+
+@bp.route("/campaigns/<int:campaign_id>/expiry", methods=["POST"])
+@roles_required(*EDIT_ROLES)
+def campaign_expiry(campaign_id: int):
+    """Set how long a campaign's short links live (the form is on the campaign's analytics page)."""
+    from campaigner.campaigns.models import Campaign
+
+    if not Campaign.select().where(Campaign.id == campaign_id).exists():
+        abort(404)
+    form = CampaignExpiryForm()
+    if form.validate_on_submit():
+        redated = set_campaign_link_expiry(campaign_id, form.days.data, redate_issued=form.redate_issued.data,
+                                           user=current_user._get_current_object())
+        if form.redate_issued.data:
+            flash(_("Link expiry saved; %(num)s links already sent were changed.", num=redated), "success")
+        else:
+            flash(_("Link expiry saved for the links this campaign sends from now on."), "success")
+    else:
+        for error in form.days.errors:
+            flash(f"{form.days.label.text}: {error}", "error")
+    return redirect(url_for("analytics.campaign", campaign_id=campaign_id))
