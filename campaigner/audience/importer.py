@@ -293,21 +293,34 @@ class _Index:
 
 
 def _load_existing(rows: list[dict], index: _Index) -> None:
-    """Index every existing contact that one of the rows' identifiers names."""
-    wanted = {name: sorted({r[name] for r in rows if r.get(name)}) for name in IDENTIFIERS}
-    seen = set()
-    columns = [Contact.id, *(getattr(Contact, n) for n in CONTACT_FIELDS), Contact.attributes]
-    for name, values in wanted.items():
-        column = getattr(Contact, name)
+    """Index every existing contact that one of the rows' identifiers names.
+
+    Identifiers are looked up in priority order, and a row already matched by one is not
+    looked up by the next: a re-import of a large file reads each contact once.
+    """
+    import json
+
+    seen: set[int] = set()
+    pending = [r for r in rows if any(r.get(n) for n in IDENTIFIERS)]
+    columns = ", ".join(f'"{c}"' for c in ("id", *CONTACT_FIELDS, "attributes"))
+    for name in IDENTIFIERS:
+        values = sorted({r[name] for r in pending if r.get(name)})
+        found: dict[str, list] = {}  # value -> external ids of the contacts that have it
         for chunk in _chunks(values, 500):
-            for row in Contact.select(*columns).where(column.in_(chunk)).order_by(Contact.id).tuples():
+            placeholders = ", ".join([database.param] * len(chunk))
+            cursor = database.execute_sql(
+                f'SELECT {columns} FROM "contact" WHERE "{name}" IN ({placeholders}) ORDER BY "id"', chunk)
+            for row in cursor.fetchall():
+                fields = dict(zip(CONTACT_FIELDS, row[1:-1]))
+                found.setdefault(fields[name], []).append(fields["external_id"])
                 if row[0] in seen:
                     continue
                 seen.add(row[0])
-                fields = dict(zip(CONTACT_FIELDS, row[1:-1]))
-                attributes = row[-1] or {}
+                attributes = json.loads(row[-1]) if row[-1] else {}
                 index.add(_Record(id=row[0], fields=fields, attributes=attributes,
                                   original={**fields, "attributes": dict(attributes)}))
+        pending = [r for r in pending if not (r.get(name) and any(
+            not r.get("external_id") or not other or other == r["external_id"] for other in found.get(r[name], ())))]
 
 
 def import_contacts(data: bytes, mapping: dict[str, str] | None = None, *, encoding: str = "auto",
@@ -345,14 +358,17 @@ def _apply_contacts(good: list[tuple], result: ImportResult, source: str, job_id
         index = _Index()
         _load_existing([g[1] for g in good], index)
         records: list[_Record] = []
+        listed: set[int] = set()  # id() of the records in `records`
         for rownum, fields, attributes, tags, opt_outs in good:
             record = index.find(fields)
             if record is None:
                 record = _Record(id=None, fields=dict(fields), attributes=dict(attributes))
                 records.append(record)
+                listed.add(id(record))
             else:
-                if record.original is not None and record not in records:
+                if id(record) not in listed:
                     records.append(record)
+                    listed.add(id(record))
                 record.fields.update(fields)
                 record.attributes.update(attributes)
             index.add(record)
@@ -404,21 +420,19 @@ def upsert_contacts(items: list[dict], *, skip_bad_rows: bool = False, source: s
 
 
 def _write_contacts(records: list[_Record], result: ImportResult, source: str, job_id: int | None) -> None:
-    now = utcnow()
+    # The text SQLite stores anyway, formatted once rather than once per row by the driver.
+    now = utcnow() if is_postgres() else utcnow().isoformat(" ")
     new = [r for r in records if r.id is None]
     existing = [r for r in records if r.id is not None]
 
     # New contacts: multi-row INSERTs; RETURNING gives the ids, matched back by the identifier
     # that deduplicated them (unique among new records), since row order is not promised.
     columns = [*CONTACT_FIELDS, "attributes", "created_at", "updated_at"]
-    for chunk in _chunks(new, 400):
-        rows = [{**{c: r.fields.get(c) for c in CONTACT_FIELDS}, "name": r.fields.get("name") or "",
-                 "attributes": r.attributes, "created_at": now, "updated_at": now} for r in chunk]
-        by_key = {_identity(r.fields): r for r in chunk}
-        query = Contact.insert_many(rows, fields=[getattr(Contact, c) for c in columns]).returning(
-            Contact.id, *(getattr(Contact, n) for n in IDENTIFIERS))
-        for returned in query.tuples().execute():
-            by_key[_identity(dict(zip(IDENTIFIERS, returned[1:])))].id = returned[0]
+    rows = [(*(r.fields.get(c) if c != "name" else (r.fields.get("name") or "") for c in CONTACT_FIELDS),
+             Contact.attributes.db_value(r.attributes), now, now) for r in new]
+    by_key = {_identity(r.fields): r for r in new}
+    for returned in bulk_insert("contact", columns, rows, returning=("id", *IDENTIFIERS)):
+        by_key[_identity(dict(zip(IDENTIFIERS, returned[1:])))].id = returned[0]
     result.created = len(new)
 
     changed = []
@@ -447,11 +461,10 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
         for key in sorted(record.tags):
             tag_id = tags[key].id
             if (record.id, tag_id) not in had:
-                new_pairs.append({"tag": tag_id, "contact": record.id, "added_at": now, "source": source})
+                new_pairs.append((tag_id, record.id, now, source))
                 added_by_contact.setdefault(record.id, []).append(key)
                 growth[tag_id] = growth.get(tag_id, 0) + 1
-    for chunk in _chunks(new_pairs, 1000):
-        ContactTag.insert_many(chunk).on_conflict_ignore().execute()
+    bulk_insert("contact_tag", ["tag_id", "contact_id", "added_at", "source"], new_pairs, ignore=True)
     for tag_id, grown in growth.items():
         Tag.update(size=Tag.size + grown).where(Tag.id == tag_id).execute()
 
@@ -460,9 +473,8 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
         already_out |= set(OptOut.select(OptOut.contact, OptOut.channel).where(OptOut.contact.in_(chunk)).tuples())
     for record in records:
         record.opt_outs = {ch for ch in record.opt_outs if (record.id, ch) not in already_out}
-    opt_rows = [{"contact": r.id, "channel": ch, "at": now, "source": source} for r in records for ch in sorted(r.opt_outs)]
-    for chunk in _chunks(opt_rows, 1000):
-        OptOut.insert_many(chunk).on_conflict_ignore().execute()
+    opt_rows = [(r.id, ch, now, source) for r in records for ch in sorted(r.opt_outs)]
+    bulk_insert("opt_out", ["contact_id", "channel", "at", "source"], opt_rows, ignore=True)
 
     events = []
     unchanged = 0
@@ -476,11 +488,10 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
         summary = "created by import" if is_new else "updated by import"
         if added:
             summary += "; tags: " + ", ".join(added)
-        events.append({"contact": record.id, "at": now, "kind": "imported", "summary": summary,
-                       "details": {"job": job_id, "source": source, "rows": record.rows[:20], "tags_added": added,
-                                   "opted_out": sorted(record.opt_outs)}})
-    for chunk in _chunks(events, 500):
-        ContactEvent.insert_many(chunk).execute()
+        details = {"job": job_id, "source": source, "rows": record.rows[:20], "tags_added": added,
+                   "opted_out": sorted(record.opt_outs)}
+        events.append((record.id, now, "imported", summary, ContactEvent.details.db_value(details)))
+    bulk_insert("contact_event", ["contact_id", "at", "kind", "summary", "details"], events)
     result.updated = len(existing) - unchanged
     result.unchanged = unchanged
 
@@ -619,6 +630,38 @@ def import_orders(data: bytes, mapping: dict[str, str] | None = None, *, encodin
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def bulk_insert(table: str, columns: list[str], rows: list[tuple], *, ignore: bool = False,
+                returning: tuple = ()) -> list[tuple]:
+    """Insert many rows with multi-row VALUES statements (values ready for the driver); RETURNING rows if asked.
+
+    Peewee's insert_many spends more time building SQL than the database spends running it
+    at this size, so the statement is written here, once per chunk.
+    """
+    if not rows:
+        return []
+    names = ", ".join(f'"{c}"' for c in columns)
+    tail = (" ON CONFLICT DO NOTHING" if ignore else "") + (
+        " RETURNING " + ", ".join(f'"{c}"' for c in returning) if returning else "")
+    out: list[tuple] = []
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_values
+
+        sql = f'INSERT INTO "{table}" ({names}) VALUES %s{tail}'
+        for chunk in _chunks(rows, 1000):
+            got = execute_values(cursor, sql, chunk, page_size=len(chunk), fetch=bool(returning))
+            out.extend(got or [])
+        return out
+    per_row = "(" + ", ".join("?" * len(columns)) + ")"
+    size = max(1, min(500, 32000 // len(columns)))  # SQLite allows 32766 parameters a statement
+    for chunk in _chunks(rows, size):
+        sql = f'INSERT INTO "{table}" ({names}) VALUES {", ".join([per_row] * len(chunk))}{tail}'
+        cursor.execute(sql, [value for row in chunk for value in row])
+        if returning:
+            out.extend(cursor.fetchall())
+    return out
 
 
 def _executemany(sql: str, params: list[tuple]) -> None:
