@@ -259,6 +259,9 @@ def test_library_search_finds_chinese_terms_in_title_and_body(logged_in_editor, 
 
 
 def test_library_filters_by_kind_tag_status_and_channel(logged_in_editor, small_library):
+    page = logged_in_editor.get("/content/").get_data(as_text=True)
+    assert re.findall(r'<option value="([^"]+)">\1</option>', page.split('id="content-tag"')[1].split("</select>")[0]) \
+        == sorted(["护肤", "咖啡", "新品"])  # every tag in use, once each
     assert _titles(logged_in_editor, "kind=moments") == ["修护精华上市", "燕麦拿铁回归"]
     assert _titles(logged_in_editor, "tag=咖啡") == ["Cold brew at home", "燕麦拿铁回归"]
     assert _titles(logged_in_editor, "status=approved&tag=护肤") == ["修护精华上市"]

@@ -137,3 +137,19 @@ def test_contact_data_cannot_inject_markup_when_rendered(app):
     content = SimpleNamespace(body="Hi {{ name }}", variants={})
     contact = SimpleNamespace(name="<img src=x onerror=alert('xss-contact')>", attributes={})
     assert live_markup(render_html(content, "email", contact)) == []
+
+
+def test_a_hostile_image_file_name_is_shown_as_text(logged_in_editor, make_content):
+    import io
+
+    from tests.fixtures_content import png_bytes
+
+    item = make_content(title="With image")
+    name = "<img src=x onerror=alert('xss-filename')>.png"
+    response = logged_in_editor.post("/content/media", content_type="multipart/form-data", data={
+        "file": (io.BytesIO(png_bytes()), name), "content_id": str(item.id)})
+    assert response.status_code == 302
+    for url in ["/content/media", f"/content/{item.id}/edit", f"/content/{item.id}"]:
+        html = logged_in_editor.get(url).get_data(as_text=True)
+        assert "xss-filename" in html, url
+        assert live_markup(html) == [], url

@@ -517,3 +517,30 @@ def test_links_in_each_message_go_through_the_shortener(app, channels, monkeypat
     rows = deliveries_of(campaign.id)
     assert sorted(c[0] for c in calls) == sorted(d.id for d in rows)
     assert all(f"https://s.example/" in body for _to, _key, body in channels["rec"].received)
+
+
+def test_a_platform_cap_holds_even_when_the_campaign_lifts_the_instance_caps(app, channels):
+    from campaigner import Capabilities
+
+    channels["rec"].capabilities = Capabilities(provider_dedupes=True, caps_per_contact={"month": 2})
+    make_contacts(1)
+    results = []
+    for i in range(3):
+        campaign = new_campaign(name=f"m{i}", caps={"day": 0, "week": 0})
+        run_campaign(campaign.id)
+        results.append((deliveries_of(campaign.id)[0].status, deliveries_of(campaign.id)[0].reason))
+    assert results == [("sent", ""), ("sent", ""), ("skipped", "capped")]
+
+
+def test_a_transient_error_with_retry_after_is_not_retried_sooner(app, channels):
+    make_contacts(1)
+
+    def throttled(message, key):
+        raise TransientError("429 too many requests", retry_after=600)
+
+    channels["rec"].behaviour = throttled
+    campaign = new_campaign()
+    start = utcnow()
+    run_campaign(campaign.id, now=start)
+    [row] = deliveries_of(campaign.id)
+    assert row.status == "queued" and row.send_after - start >= dt.timedelta(seconds=599)

@@ -369,10 +369,10 @@ def dry_run(campaign: Campaign, limit: int = 50) -> dict:
             by_channel[channel] = by_channel.get(channel, 0) + count
         else:
             skipped[reason] = skipped.get(reason, 0) + count
-    caps = policy.effective_caps(eng, campaign.caps)
     deferred: dict[str, int] = {}
     fallback_tz = engine.instance_timezone()
     for channel in list(by_channel):
+        caps = policy.effective_caps(eng, campaign.caps, _platform_caps(channel))
         capped = _count_capped(summary, channel, caps, at)
         if capped:
             skipped["capped"] = skipped.get("capped", 0) + capped
@@ -390,9 +390,14 @@ def dry_run(campaign: Campaign, limit: int = 50) -> dict:
             "sample": sample, "at": at}
 
 
+def _platform_caps(channel_name: str) -> dict:
+    channel = engine.channel_for(channel_name)
+    return getattr(channel.capabilities, "caps_per_contact", None) or {} if channel is not None else {}
+
+
 def _count_capped(summary, channel: str, caps: dict, at: dt.datetime) -> int:
     conditions = []
-    for key, days in (("day", 1), ("week", 7)):
+    for key, days in policy.CAP_WINDOWS.items():
         if caps.get(key):
             over = (Delivery.select(Delivery.contact_id)
                     .where(Delivery.channel == channel, Delivery.marketing == True,  # noqa: E712
@@ -415,7 +420,6 @@ def _sample(campaign: Campaign, plan, at: dt.datetime, eng: dict) -> list[dict]:
     rows = list(plan.tuples())
     contacts = {c.id: c for c in Contact.select().where(Contact.id.in_([r[0] for r in rows]))} if rows else {}
     content = ContentItem.get_by_id(campaign.content_id)
-    caps = policy.effective_caps(eng, campaign.caps)
     fallback_tz = engine.instance_timezone()
     channels = {}
     out = []
@@ -429,13 +433,12 @@ def _sample(campaign: Campaign, plan, at: dt.datetime, eng: dict) -> list[dict]:
                 channels[channel_name] = engine.channel_for(channel_name)
             channel = channels[channel_name]
             item["address"] = channel.address(contact)
+            caps = policy.effective_caps(eng, campaign.caps, _platform_caps(channel_name))
             sent = (Delivery.select(Delivery.sent_at)
                     .where(Delivery.contact == contact_id, Delivery.channel == channel_name,
                            Delivery.marketing == True, Delivery.status == "sent",  # noqa: E712
-                           Delivery.sent_at >= at - dt.timedelta(days=7)).tuples())
-            times = [engine._as_datetime(t) for (t,) in sent]
-            if (caps.get("day") and sum(1 for t in times if t >= at - dt.timedelta(days=1)) >= caps["day"]) or \
-                    (caps.get("week") and len(times) >= caps["week"]):
+                           Delivery.sent_at >= at - dt.timedelta(days=30)).tuples())
+            if policy.over_cap(caps, [engine._as_datetime(t) for (t,) in sent], at):
                 item.update(status="skipped", reason="capped")
             window = policy.effective_quiet_hours(eng, campaign.quiet_hours, channel_name)
             until = policy.quiet_until(at, policy.zone(contact.timezone, fallback_tz), window) if window else None

@@ -1,10 +1,10 @@
 """Finding content in the library: text search (Chinese included), filters, pagination.
 
-The text search is a case-insensitive substring match over title and body
-(LIKE on SQLite, ILIKE on PostgreSQL). Word-based full-text search splits
-Chinese badly (there are no spaces between words), while a substring match
-finds 拿铁 inside 燕麦拿铁 as an editor expects; a library holds thousands of
-items, not millions, so the scan is cheap.
+The text search is a case-insensitive substring match over title and body:
+each word of the query must occur (see `_text_contains`). Word-based full-text
+search splits Chinese badly (there are no spaces between words), while a
+substring match finds 拿铁 inside 燕麦拿铁 as an editor expects; a library holds
+thousands of items, not millions, so the scan is cheap (bench/content.py).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from peewee import fn
 
 from campaigner.content.models import ContentItem
-from campaigner.db import is_postgres
+from campaigner.db import database, is_postgres
 
 PER_PAGE = 20
 
@@ -56,8 +56,7 @@ def query(filters: Filters):
     """The items matching `filters`, most recently changed first."""
     items = ContentItem.select()
     for word in filters.q.split():
-        # peewee's contains() is ILIKE on PostgreSQL and LIKE on SQLite, % and _ escaped.
-        items = items.where(ContentItem.title.contains(word) | ContentItem.body.contains(word))
+        items = items.where(_text_contains(ContentItem.title, word) | _text_contains(ContentItem.body, word))
     if filters.kind:
         items = items.where(ContentItem.kind == filters.kind)
     if filters.status:
@@ -70,6 +69,18 @@ def query(filters: Filters):
         items = items.where(_json_text_contains(ContentItem.variants,
                                                 json.dumps(filters.channel, ensure_ascii=False) + ": "))
     return items.order_by(ContentItem.updated_at.desc(), ContentItem.id.desc())
+
+
+def _text_contains(column, word: str):
+    """`column` contains `word`, ignoring case; nothing in the word is a wildcard.
+
+    PostgreSQL: a position search over lower(), several times faster than ILIKE
+    over Chinese text. SQLite: LIKE with % and _ escaped (peewee's contains()),
+    which is faster there than instr(lower()). See bench/content.py.
+    """
+    if is_postgres():
+        return fn.strpos(fn.lower(column), word.lower()) > 0
+    return column.contains(word)
 
 
 def _json_text_contains(column, needle: str):
@@ -90,7 +101,8 @@ def search(filters: Filters, page: int = 1, per_page: int = PER_PAGE) -> Page:
 
 def all_tags() -> list[str]:
     """Every tag used in the library, sorted, for the tag filter."""
-    tags: set[str] = set()
-    for (value,) in ContentItem.select(ContentItem.tags).tuples():
-        tags.update(value or [])
-    return sorted(tags)
+    if is_postgres():
+        sql = "SELECT DISTINCT jsonb_array_elements_text(tags::jsonb) FROM content_item"
+    else:
+        sql = "SELECT DISTINCT j.value FROM content_item, json_each(content_item.tags) j"
+    return sorted(row[0] for row in database.execute_sql(sql).fetchall())

@@ -286,14 +286,14 @@ def _log_events(rows: list[dict]) -> None:
             DeliveryEvent.insert_many(chunk).execute()
 
 
-def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.datetime):
-    """Per contact: marketing messages on `channel` sent in the last week or being sent by another batch.
+def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.datetime, days: int = 7):
+    """Per contact: marketing messages on `channel` sent in the last `days` or being sent by another batch.
 
-    Returns ({contact_id: [(delivery id, status, at)]}, a day ago). A delivery
+    Returns {contact_id: [(delivery id, status, at)]}. A delivery
     another batch is sending right now counts against a row with a higher id,
     so two batches racing for one contact send one message, not two (nor zero).
     """
-    week_ago, day_ago = now - dt.timedelta(days=7), now - dt.timedelta(days=1)
+    window_start = now - dt.timedelta(days=days)
     p = database.param
     seen: dict[int, list] = {}
     for chunk in _chunks(contact_ids):
@@ -301,9 +301,9 @@ def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.dateti
                f"WHERE contact_id IN ({_placeholders(len(chunk))}) AND channel = {p} AND marketing = {p} "
                f"AND ((status = 'sent' AND sent_at >= {p}) OR (status = 'sending' AND lease_token <> {p}))")
         for delivery_id, contact_id, status, sent_at, updated_at in database.execute_sql(
-                sql, (*chunk, channel, True, week_ago, token)).fetchall():
+                sql, (*chunk, channel, True, window_start, token)).fetchall():
             seen.setdefault(contact_id, []).append((delivery_id, status, _as_datetime(sent_at or updated_at)))
-    return seen, day_ago
+    return seen
 
 
 CONTACT_FIELDS = [f for f in Contact._meta.sorted_fields]
@@ -375,8 +375,10 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
 
     contacts = load_contacts([r[1] for r in rows])
     opted_out = opted_out_of(list(contacts), channel.name)
-    caps = policy.effective_caps(engine, campaign.caps)
-    cap_rows, day_ago = _cap_counts(list(contacts), channel.name, token, now) if any(caps.values()) else ({}, None)
+    caps = policy.effective_caps(engine, campaign.caps, getattr(channel.capabilities, "caps_per_contact", None))
+    capped = any(caps.values())
+    cap_days = max((policy.CAP_WINDOWS[k] for k, v in caps.items() if v), default=0)
+    cap_rows = _cap_counts(list(contacts), channel.name, token, now, cap_days) if capped else {}
     window = policy.effective_quiet_hours(engine, campaign.quiet_hours, channel.name)
     fallback_tz = instance_timezone()
     from campaigner.plugins import render_context
@@ -397,10 +399,9 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
         if contact_id in opted_out:
             skipped.setdefault("opted_out", []).append(delivery_id)
             continue
-        if caps.get("day") or caps.get("week"):
-            earlier = [(i, at) for i, _status, at in cap_rows.get(contact_id, []) if _status == "sent" or i < delivery_id]
-            in_day = sum(1 for _i, at in earlier if at and at >= day_ago)
-            if (caps.get("day") and in_day >= caps["day"]) or (caps.get("week") and len(earlier) >= caps["week"]):
+        if capped:
+            earlier = [at for i, status, at in cap_rows.get(contact_id, ()) if status == "sent" or i < delivery_id]
+            if earlier and policy.over_cap(caps, earlier, now):
                 skipped.setdefault("capped", []).append(delivery_id)
                 continue
         if window:
@@ -454,6 +455,9 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
             events.append({"delivery": delivery_id, "at": done, "status": "unknown", "attempt": attempts, "error": error})
         elif transient and attempts < engine["max_attempts"]:
             when = done + policy.retry_delay(engine, attempts)
+            retry_after = getattr(result, "retry_after", None)
+            if retry_after:  # the provider said when: never sooner
+                when = max(when, done + dt.timedelta(seconds=float(retry_after)))
             retry.setdefault((when, error), []).append(delivery_id)
             events.append({"delivery": delivery_id, "at": done, "status": "queued", "attempt": attempts,
                            "error": error, "details": {"retry_at": when.isoformat()}})

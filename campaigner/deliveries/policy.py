@@ -43,11 +43,33 @@ def engine_settings() -> dict:
     return merged
 
 
-def effective_caps(engine: dict, campaign_caps: dict | None) -> dict:
-    """Caps for one campaign: its overrides over the instance's; 0 or None means no cap."""
+CAP_WINDOWS = {"day": 1, "week": 7, "month": 30}  # days
+
+
+def effective_caps(engine: dict, campaign_caps: dict | None, platform_caps: dict | None = None) -> dict:
+    """Caps for one campaign on one channel: its overrides over the instance's, then the platform's.
+
+    0 or None means no cap. A platform's own limit (a channel's
+    `capabilities.caps_per_contact`, e.g. 4 mass messages a month on WeCom)
+    always applies: a campaign can lift the instance's caps, not the platform's.
+    """
     caps = dict(engine["caps"])
     caps.update(campaign_caps or {})
-    return {k: (int(v) if v else None) for k, v in caps.items() if k in ("day", "week")}
+    caps = {k: (int(v) if v else None) for k, v in caps.items() if k in CAP_WINDOWS}
+    for key, limit in (platform_caps or {}).items():
+        if key in CAP_WINDOWS and limit:
+            caps[key] = min(caps[key], int(limit)) if caps.get(key) else int(limit)
+    return caps
+
+
+def over_cap(caps: dict, earlier: list[dt.datetime], now: dt.datetime) -> bool:
+    """Whether messages at `earlier` times already fill one of the caps at `now`."""
+    for key, limit in caps.items():
+        if limit:
+            since = now - dt.timedelta(days=CAP_WINDOWS[key])
+            if sum(1 for at in earlier if at is not None and at >= since) >= limit:
+                return True
+    return False
 
 
 def effective_quiet_hours(engine: dict, campaign_quiet: dict | None, channel: str) -> tuple[dt.time, dt.time] | None:
