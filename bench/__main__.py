@@ -8,9 +8,14 @@ import sys
 
 # name -> module in bench/ with run(args) -> dict (the JSON result)
 BENCHMARKS = {
+    "fanout": "fanout",
+    "gateway": "gateway",
+    "lateness": "lateness",
+    "logs": "logs",
     "audience": "audience",
     "import": "import_csv",
     "redirect": "redirect",
+    "calendar": "calendar",
     "content": "content",
 }
 
