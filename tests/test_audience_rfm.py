@@ -138,3 +138,10 @@ def test_cli_recomputes(app, runner, rfm_orders):
     result = runner.invoke(["audience", "rfm"])
     assert result.exit_code == 0, result.output
     assert "8 contacts with orders" in result.output and "rfm:A" in result.output
+
+
+def test_rfm_page_reads_in_chinese(app, logged_in_ops, rfm_orders):
+    logged_in_ops.post("/audience/rfm", data={"what": "recompute"})
+    page = logged_in_ops.get("/audience/rfm", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "贡献 80% GMV 的最少联系人（占购买者 37.5%）" in page
+    assert "近期、高频、高消费" in page
