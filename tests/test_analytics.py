@@ -250,3 +250,49 @@ def test_recurring_campaign_funnel_includes_its_runs(app, channels):
     with database.connection_context():
         funnels = campaign_funnels([parent.id])
     assert funnels[parent.id].targeted == 2 and funnels[parent.id].delivered == 2
+
+
+def test_calendar_funnel_adds_up_the_campaigns_of_its_entries(app, client, channels, logged_in_editor):
+    from campaigner.calendars.models import Calendar, CalendarEntry
+
+    make_contacts(3)
+    monday = new_campaign(content=make_content(body="Tips https://shop.example.com/tips"), name="Mon tips")
+    run_campaign(monday.id)
+    with database.connection_context():
+        from campaigner.settings_store import set_value
+
+        set_value("delivery_engine", {"caps": {"day": 0, "week": 0}})
+    wednesday = new_campaign(content=make_content(body="Sale https://shop.example.com/sale"), name="Wed sale")
+    run_campaign(wednesday.id)
+    other = new_campaign(content=make_content(body="Not in the calendar"), name="Other")
+    run_campaign(other.id)
+    with database.connection_context():
+        calendar = Calendar.create(name="Community weekly", kind="community")
+        for campaign, day in ((monday, 1), (wednesday, 3)):
+            CalendarEntry.create(calendar=calendar, campaign=campaign.id, theme=campaign.name,
+                                 send_at=dt.datetime(2026, 6, day, 2, 0), status="scheduled")
+    (link,) = links_of_delivery(deliveries_of(wednesday.id)[0].id)
+    follow(client, link.code)
+    page = logged_in_editor.get(f"/analytics/calendars/{calendar.id}")
+    assert page.status_code == 200 and "Wed sale" in page.get_data(as_text=True)
+    funnel = read_csv(logged_in_editor.get(f"/analytics/calendars/{calendar.id}?export=funnel"))
+    assert [int(r[1]) for r in funnel[1:]] == [6, 6, 6, 1, 0]
+    entries = read_csv(logged_in_editor.get(f"/analytics/calendars/{calendar.id}?export=entries"))
+    assert [(r[2], r[4:9]) for r in entries[1:]] == [("Mon tips", ["3", "3", "3", "0", "0"]),
+                                                      ("Wed sale", ["3", "3", "3", "1", "0"])]
+    overview = read_csv(logged_in_editor.get("/analytics/?export=calendars"))
+    assert overview[1] == [str(calendar.id), "Community weekly", "6", "6", "6", "1", "0"]
+
+
+def test_rfm_snapshot_task_records_today(app):
+    from campaigner.analytics.models import RfmSnapshot
+    from campaigner.analytics.tasks import snapshot_rfm_classes
+    from campaigner.audience.services import add_tags
+
+    (contact,) = make_contacts(1)
+    with database.connection_context():
+        add_tags(contact, ["rfm:C"])
+    snapshot_rfm_classes.call_local()
+    with database.connection_context():
+        sizes = {s.segment: s.size for s in RfmSnapshot.select()}
+    assert sizes["C"] == 1 and sizes["A"] == 0 and len(sizes) == 9

@@ -26,4 +26,7 @@ def save_link_options(**changes) -> dict:
         raise ValueError(f"unknown link options: {', '.join(sorted(unknown))}")
     options = {**link_options(), **changes}
     set_value(KEY, options)
+    from campaigner.links.shortener import forget_cached_context
+
+    forget_cached_context()
     return options

@@ -9,7 +9,7 @@ from peewee import Case, IntegrityError, fn
 from campaigner.audit import record_audit
 from campaigner.db import database, utcnow
 from campaigner.links.models import Click, ShortLink
-from campaigner.links.shortener import new_code, url_hash
+from campaigner.links.shortener import forget_cached_context, new_code, url_hash
 
 
 class LinkError(ValueError):
@@ -137,6 +137,7 @@ def set_campaign_link_expiry(campaign_id: int, days: int | None, *, redate_issue
     if days is not None and (days < 0 or days > 3650):
         raise LinkError("the expiry must be between 0 and 3650 days", field="days")
     Campaign.update(link_expiry_days=days, updated_at=utcnow()).where(Campaign.id == campaign_id).execute()
+    forget_cached_context()
     redated = 0
     if redate_issued:
         from campaigner.links.options import link_options
