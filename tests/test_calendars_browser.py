@@ -61,6 +61,9 @@ def test_editor_plans_a_community_week_drags_wednesday_to_thursday_and_sees_it_s
     page.select_option("#panel #content", label="Wednesday flash sale: 2 for 1 · community · approved")
     page.click("#panel #content-form button[type=submit]")
     page.wait_for_selector("#panel .flash-success >> text=Content assigned.")
+    # the grid reloads itself after the change; drag only once the new grid is in place
+    page.wait_for_selector('.cal-entry:has-text("Wednesday flash sale: 2 for 1")')
+    page.wait_for_function("!document.querySelector('.htmx-request')")
 
     # dragged from Wednesday to Thursday: the grid reloads with the entry in Thursday's column
     thursday = monday + dt.timedelta(days=3)
