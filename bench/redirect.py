@@ -3,9 +3,12 @@
 Links are made in a fresh database (half of them a contact's own delivery
 links, half shared), gunicorn serves the real app, and wrk (Debian's `wrk`;
 a bounded Python load generator where it is missing) requests random codes
-with a browser's user agent. The baseline is a static file from the same
-server in the same run. After gunicorn stops gracefully the clicks are
-counted: every redirect wrk received must have its row.
+with a browser's user agent for a fixed time. The baseline is a static file
+from the same server in the same run. Then a Python client sends an exact
+number of requests to links of their own. After gunicorn stops gracefully the
+clicks are counted: every redirect wrk received has its row (wrk stops with a
+request in flight on each connection, so up to one row more per connection),
+and the exact pass has exactly one row per request.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ BROWSER_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKi
 STATIC_PATH = "/static/app.css"
 
 
-def _make_links(n_links: int, seed: int = 8) -> list[str]:
+def _make_links(n_links: int, seed: int = 8, prefix: str = "bench") -> list[str]:
     from campaigner.audience.models import Contact
     from campaigner.db import database, utcnow
     from campaigner.links.models import ShortLink
@@ -40,12 +43,12 @@ def _make_links(n_links: int, seed: int = 8) -> list[str]:
     rng = random.Random(seed)
     now = utcnow()
     with database.connection_context(), database.atomic():
-        contacts = []
         for start in range(0, n_links // 2, 500):
-            rows = [{"name": person_name(rng), "external_id": f"bench-{start + i}"}
+            rows = [{"name": person_name(rng), "external_id": f"{prefix}-{start + i}"}
                     for i in range(min(500, n_links // 2 - start))]
             Contact.insert_many(rows).execute()
-        contacts = [c for (c,) in Contact.select(Contact.id).tuples()]
+        contacts = [c for (c,) in Contact.select(Contact.id).where(Contact.external_id.startswith(f"{prefix}-"))
+                    .order_by(Contact.id).tuples()]
         links = []
         for i in range(n_links):
             url = f"https://shop.example.com/item/{rng.randint(1, 5000)}?from=bench&i={i}"
@@ -129,19 +132,25 @@ def _wrk(url: str, seconds: float, connections: int, script: str | None) -> dict
             "p50_ms": latency.get("50"), "p99_ms": latency.get("99")}
 
 
-def _python_load(url_paths: list[str], base: str, seconds: float, connections: int) -> dict:
-    """A bounded keep-alive load generator for machines without wrk (slower: the client competes for CPU)."""
+def _python_load(url_paths: list[str], base: str, seconds: float, connections: int,
+                 total: int | None = None) -> dict:
+    """A bounded keep-alive load generator: for `seconds`, or until exactly `total` responses came back.
+
+    Used where wrk is missing (slower: the client competes for CPU), and for the
+    exact count of recorded clicks, which wrk's time-boxed runs can't give.
+    """
     import http.client
     from urllib.parse import urlsplit
 
     host = urlsplit(base)
     stop_at = time.monotonic() + seconds
     counts, bad, latencies = [0] * connections, [0] * connections, [[] for _ in range(connections)]
+    quota = None if total is None else [total // connections + (i < total % connections) for i in range(connections)]
 
     def worker(i: int) -> None:
         rng = random.Random(i)
-        conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
-        while time.monotonic() < stop_at and counts[i] < 2_000_000:
+        conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+        while time.monotonic() < stop_at and counts[i] < (quota[i] if quota else 2_000_000):
             start = time.perf_counter()
             conn.request("GET", rng.choice(url_paths), headers={"User-Agent": BROWSER_UA})
             response = conn.getresponse()
@@ -152,7 +161,7 @@ def _python_load(url_paths: list[str], base: str, seconds: float, connections: i
                 bad[i] += 1
             if response.getheader("Connection", "").lower() == "close":
                 conn.close()
-                conn = http.client.HTTPConnection(host.hostname, host.port, timeout=10)
+                conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
         conn.close()
 
     started = time.monotonic()
@@ -182,6 +191,9 @@ def run(args) -> dict:
         from campaigner.links.models import Click
 
         codes = _make_links(n_links)
+        # Links only the exact pass uses: after it, their clicks must number exactly its requests.
+        exact_codes = _make_links(100, seed=9, prefix="exact")
+        exact_requests = 1000 if quick else 3000
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         database.close()
@@ -198,11 +210,17 @@ def run(args) -> dict:
                 warm = _python_load(paths, base, 2, connections)
                 static = _python_load([STATIC_PATH], base, seconds, connections)
                 redirect = _python_load(paths, base, seconds, connections)
+            exact = _python_load([f"/s/{c}" for c in exact_codes], base, 600, 4, total=exact_requests)
         finally:
             _stop(proc)
+        from campaigner.links.models import ShortLink
+
         with database.connection_context():
-            rows = Click.select().count()
+            exact_rows = Click.select().join(ShortLink).where(ShortLink.code.in_(exact_codes)).count()
+            rows = Click.select().count() - exact_rows
             bots = Click.select().where(Click.is_bot == True).count()  # noqa: E712
+        if exact["requests"] != exact_requests or exact_rows != exact_requests:
+            raise RuntimeError(f"exact pass: {exact['requests']} redirects answered, {exact_rows} clicks recorded")
         answered = warm["requests"] + redirect["requests"]
         # wrk stops mid-request on each connection when time is up: those the server
         # answered but wrk did not count may have rows too (at most one per connection).
@@ -221,5 +239,6 @@ def run(args) -> dict:
         p50_ms=redirect["p50_ms"], p99_ms=redirect["p99_ms"],
         static_p50_ms=static["p50_ms"], static_p99_ms=static["p99_ms"],
         redirects_answered=answered, clicks_recorded=rows, clicks_flagged_bot=bots,
+        exact_pass_redirects=exact["requests"], exact_pass_clicks_recorded=exact_rows,
         socket_errors=redirect["socket_errors"],
     )
