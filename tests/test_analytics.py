@@ -296,3 +296,32 @@ def test_rfm_snapshot_task_records_today(app):
     with database.connection_context():
         sizes = {s.segment: s.size for s in RfmSnapshot.select()}
     assert sizes["C"] == 1 and sizes["A"] == 0 and len(sizes) == 9
+
+
+def test_ops_asks_for_orders_to_be_attributed_again(app, client, channels, logged_in_ops):
+    from campaigner.links.models import Conversion
+    from campaigner.queue import huey
+
+    (contact,) = make_contacts(1)
+    campaign = new_campaign(content=make_content(body="https://shop.example.com/x"))
+    run_campaign(campaign.id)
+    (link,) = links_of_delivery(deliveries_of(campaign.id)[0].id)
+    make_click(link, days_ago(3))
+    make_order(contact, "15.00", days_ago(1))
+    assert logged_in_ops.post("/analytics/attribution").status_code == 302
+    ran = 0
+    while (task := huey.dequeue()) is not None:  # what a worker would do with the queue
+        if task.name.endswith("reattribute_all_conversions"):
+            huey.execute(task)
+            ran += 1
+    assert ran == 1
+    with database.connection_context():
+        assert [(c.campaign_id, c.amount) for c in Conversion.select()] == [(campaign.id, Decimal("15.00"))]
+    # a shorter window, saved on the links page, attributes again: the click is now too old
+    logged_in_ops.post("/links/options", data={"default_expiry_days": "30", "utm_enabled": "y", "utm_source": "x",
+                                               "interest_tags": "y", "attribution_days": "1"})
+    while (task := huey.dequeue()) is not None:
+        if task.name.endswith("reattribute_all_conversions"):
+            huey.execute(task)
+    with database.connection_context():
+        assert Conversion.select().count() == 0

@@ -157,6 +157,18 @@ def costs():
     return redirect(url_for(".index", start=request.form.get("start") or None, end=request.form.get("end") or None))
 
 
+@bp.route("/attribution", methods=["POST"])
+@roles_required("ops")
+def attribution():
+    """Attribute every order again, in the background."""
+    from campaigner.links.tasks import reattribute_all_conversions
+
+    reattribute_all_conversions()
+    record_audit(current_user, "recomputed", object_type="attribution", summary="all orders")
+    flash(_("Conversions are being attributed again; the figures update in a moment."), "info")
+    return redirect(url_for(".index"))
+
+
 # ---------------------------------------------------------------- one campaign, one calendar
 
 

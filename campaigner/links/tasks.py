@@ -30,3 +30,12 @@ def attribute_recent_conversions():
 
     with database.connection_context():
         attribute_recent()
+
+
+@huey.task()
+def reattribute_all_conversions():
+    """Attribute every order again (after the attribution window changed, or on request)."""
+    from campaigner.links.attribution import attribute_all
+
+    with database.connection_context():
+        return attribute_all()

@@ -145,11 +145,17 @@ def edit(link_id: int):
 def options():
     form = LinkOptionsForm()
     if form.validate_on_submit():
+        window_changed = form.attribution_days.data != link_options()["attribution_days"]
         save_link_options(default_expiry_days=form.default_expiry_days.data, utm_enabled=form.utm_enabled.data,
                           utm_source=(form.utm_source.data or "").strip() or "campaigner",
                           interest_tags=form.interest_tags.data, attribution_days=form.attribution_days.data)
         record_audit(current_user, "changed", object_type="link_options", summary="short-link options")
         flash(_("Short-link options saved."), "success")
+        if window_changed:
+            from campaigner.links.tasks import reattribute_all_conversions
+
+            reattribute_all_conversions()
+            flash(_("Conversions are being attributed again with the new window."), "info")
         return redirect(url_for(".index"))
     return render_page("links/index.html", **_index_context(options_form=form)), 400
 
