@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-import time
 from pathlib import Path
 
 from bench.common import fresh_app, percentile, result
