@@ -454,3 +454,24 @@ def test_settings_page_says_whom_the_calendar_reaches(app, logged_in_editor, gro
     page = logged_in_editor.get(f"/calendars/{calendar.id}/edit").get_data(as_text=True)
     assert 'tag:&#34;group:coffee-1&#34;' in page or 'tag:"group:coffee-1"' in page
     assert f"3 contacts are reachable on {CHANNEL} now." in page
+
+
+def test_bad_input_on_the_pages_is_answered_never_a_500(app, logged_in_editor, group_chat):
+    calendar = make_calendar(slots=THREE_SLOTS)
+    _apply(calendar, next_monday())
+    entry = entries_of(calendar.id)[0]
+    huge = "9" * 25
+    for path, data in [
+        (f"/calendars/{calendar.id}/edit", {"min_gap_minutes": "0"}),
+        (f"/calendars/entries/{entry.id}/content", {"content": huge}),
+        (f"/calendars/entries/{entry.id}/swap", {"other": huge}),
+        (f"/calendars/entries/{entry.id}/move", {"date": "2030-02-30", "time": "25:61", "tz": "Mars/Base"}),
+        (f"/calendars/{calendar.id}/slots", {"weekday": "9", "time": "", "content": huge}),
+        (f"/calendars/{calendar.id}/apply", {"start": "0001-01-01", "weeks": "999"}),
+    ]:
+        response = logged_in_editor.post(path, data=data, headers={"HX-Request": "true"})
+        assert response.status_code < 500, path
+    for path in ("/calendars/week?week=0001-01-01", "/calendars/month?month=9999-12-01",
+                 f"/calendars/{calendar.id}/?week=9999-12-31", f"/calendars/{calendar.id}/entries/new?date=x&hour=99"):
+        assert logged_in_editor.get(path).status_code == 200, path
+    assert reload(type(entry), entry.id).send_at == entry.send_at

@@ -60,6 +60,9 @@ def test_bad_input_answers_4xx_json_with_a_message(client, api_token, group_chat
     assert set(invalid.get_json()["fields"]) >= {"name", "timezone"}
     assert client.post("/api/v1/calendars", data="not json", headers=headers).status_code == 400
     assert client.post("/api/v1/calendars", json={"name": "x", "colour": "red"}, headers=headers).status_code == 400
+    nulls = client.post("/api/v1/calendars", headers=headers, json={
+        "name": None, "kind": None, "channel": None, "groups": None, "timezone": None, "min_gap_minutes": None})
+    assert nulls.status_code in (400, 422) and nulls.get_json()["error"]
     calendar = _calendar(client, headers)
     for body in ({"weekday": 9, "time": "09:00"}, {"weekday": 1, "time": "25:99"}, {"weekday": "mon", "time": "09:00"}):
         response = client.post(f"/api/v1/calendars/{calendar['id']}/slots", json=body, headers=headers)

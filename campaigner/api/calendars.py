@@ -80,10 +80,10 @@ def _entry(entry_id: int) -> CalendarEntry:
 
 
 def _int(data: dict, key: str, default=None):
-    value = data.get(key, default)
+    value = data.get(key)
     if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > services.MAX_ID:
         raise ApiError(f"{key} must be a whole number")
     return value
 
@@ -111,7 +111,7 @@ def _calendar_data(data: dict, current: Calendar | None = None) -> CalendarData:
     return CalendarData(
         name=_str(data, "name", base.name), kind=_str(data, "kind", base.kind),
         channel=_str(data, "channel", base.channel), audience=_str(data, "audience", base.audience),
-        segment_id=_int(data, "segment_id", base.segment_id), groups=groups,
+        segment_id=_int(data, "segment_id") if "segment_id" in data else base.segment_id, groups=groups,
         timezone=_str(data, "timezone", base.timezone),
         min_gap_minutes=_int(data, "min_gap_minutes", base.min_gap_minutes))
 
@@ -119,7 +119,7 @@ def _calendar_data(data: dict, current: Calendar | None = None) -> CalendarData:
 def _save_calendar(data: CalendarData, calendar: Calendar | None):
     errors = services.validate_calendar(data)
     if errors:
-        raise ApiError("the calendar is not valid", 422, fields=errors)
+        raise ApiError("the calendar is not valid", 422, fields={k: str(v) for k, v in errors.items()})
     return services.save_calendar(data, calendar, user=g.api_user)
 
 

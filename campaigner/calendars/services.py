@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from peewee import Value
 
+from campaigner.audience.expressions import ExpressionError, count_audience, parse_expression
 from campaigner.audience.models import Segment
 from campaigner.calendars.models import KINDS, Calendar, CalendarEntry, WeeklySlot, new_feed_token
 from campaigner.content.models import ContentItem
@@ -34,6 +35,9 @@ class CalendarError(ValueError):
     def __init__(self, message: str, **params):
         self.message, self.params = message, params
         super().__init__(message % params if params else message)
+
+
+MAX_ID = 2**62  # larger numbers name no row (and overflow SQLite's INTEGER)
 
 
 # ---------------------------------------------------------------- time
@@ -96,33 +100,31 @@ class CalendarData:
     min_gap_minutes: int = 120
 
 
-def validate_calendar(data: CalendarData) -> dict[str, str]:
+def validate_calendar(data: CalendarData) -> dict[str, CalendarError]:
     """Field name -> what is wrong with it (empty when the data is fine)."""
     errors = {}
     if not data.name.strip():
-        errors["name"] = _("A calendar needs a name.")
+        errors["name"] = CalendarError(_("A calendar needs a name."))
     if data.kind not in KINDS:
-        errors["kind"] = _("Choose moments or community.")
+        errors["kind"] = CalendarError(_("Choose moments or community."))
     if not data.channel.strip():
-        errors["channel"] = _("Choose a channel.")
+        errors["channel"] = CalendarError(_("Choose a channel."))
     if data.timezone not in available_timezones():
-        errors["timezone"] = _("Unknown time zone %(zone)s.") % {"zone": data.timezone}
+        errors["timezone"] = CalendarError(_("Unknown time zone %(zone)s."), zone=data.timezone)
     if not 0 <= data.min_gap_minutes <= 7 * 24 * 60:
-        errors["min_gap_minutes"] = _("The gap must be between 0 and 10080 minutes.")
+        errors["min_gap_minutes"] = CalendarError(_("The gap must be between 0 and 10080 minutes."))
     if data.audience.strip():
-        from campaigner.audience.expressions import ExpressionError, parse_expression
-
         try:
             parse_expression(data.audience)
         except ExpressionError as exc:
-            errors["audience"] = _("The audience expression is not valid: %(error)s") % {"error": str(exc)}
+            errors["audience"] = CalendarError(_("The audience expression is not valid: %(error)s"), error=str(exc))
     for group in data.groups:
         if not GROUP_KEY.match(group):
-            errors["groups"] = _("A group key may not contain quotes or backslashes.")
-    if data.segment_id and Segment.get_or_none(Segment.id == data.segment_id) is None:
-        errors["segment"] = _("There is no such saved segment.")
+            errors["groups"] = CalendarError(_("A group key may not contain quotes or backslashes."))
+    if data.segment_id and (not 0 < data.segment_id <= MAX_ID or Segment.get_or_none(Segment.id == data.segment_id) is None):
+        errors["segment"] = CalendarError(_("There is no such saved segment."))
     if data.kind == "community" and not data.groups and not data.audience.strip() and not data.segment_id:
-        errors["groups"] = _("A community calendar posts to at least one group.")
+        errors["groups"] = CalendarError(_("A community calendar posts to at least one group."))
     return errors
 
 
@@ -130,7 +132,7 @@ def save_calendar(data: CalendarData, calendar: Calendar | None = None, user=Non
     """Create a calendar, or update `calendar`, from `data`; CalendarError when it is invalid."""
     errors = validate_calendar(data)
     if errors:
-        raise CalendarError(next(iter(errors.values())))
+        raise next(iter(errors.values()))
     calendar = calendar or Calendar(created_by=user if getattr(user, "id", None) else None)
     calendar.name = data.name.strip()
     calendar.kind = data.kind
@@ -172,8 +174,6 @@ def effective_audience(calendar: Calendar, segment_expression: str | None = None
 
 def reachable_count(calendar: Calendar) -> int | None:
     """How many contacts the calendar's entries would reach on its channel now (None: the expression is invalid)."""
-    from campaigner.audience.expressions import ExpressionError, count_audience
-
     try:
         return count_audience(effective_audience(calendar), calendar.channel)
     except ExpressionError:
@@ -197,11 +197,7 @@ def save_slot(calendar: Calendar, data: SlotData, slot: WeeklySlot | None = None
     """Add a slot to the calendar's weekly template, or change `slot`."""
     if not 0 <= data.weekday <= 6:
         raise CalendarError(_("The weekday must be 0 (Monday) to 6 (Sunday)."))
-    content = None
-    if data.content_id:
-        content = ContentItem.get_or_none(ContentItem.id == data.content_id)
-        if content is None:
-            raise CalendarError(_("There is no content item %(id)s."), id=data.content_id)
+    content = _content(data.content_id)
     rotation_tag = (data.rotation_tag or "").strip() or None
     if content and rotation_tag:
         raise CalendarError(_("A slot has either fixed content or a rotation tag, not both."))
@@ -309,7 +305,7 @@ def _content(content_id) -> ContentItem | None:
         return None
     if isinstance(content_id, ContentItem):
         return content_id
-    content = ContentItem.get_or_none(ContentItem.id == int(content_id))
+    content = ContentItem.get_or_none(ContentItem.id == int(content_id)) if 0 < int(content_id) <= MAX_ID else None
     if content is None:
         raise CalendarError(_("There is no content item %(id)s."), id=content_id)
     return content

@@ -83,9 +83,10 @@ def _day_arg(name: str = "week") -> dt.date | None:
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         return None
+    return day if 1900 <= day.year <= 2999 else None  # grids reach a week or a month either side
 
 
 def _display_zone() -> str:
@@ -104,9 +105,10 @@ def _segment_choices() -> list[tuple[int, str]]:
     return [(0, "—"), *[(s.id, s.name) for s in Segment.select(Segment.id, Segment.name).order_by(Segment.name)]]
 
 
-def _content_choices(kind: str = "", current: ContentItem | None = None, approved_only=False) -> list:
-    query = ContentItem.select(ContentItem.id, ContentItem.title, ContentItem.status, ContentItem.kind)
-    query = query.where(ContentItem.status == "approved") if approved_only else query.where(ContentItem.status != "archived")
+def _content_choices(kind: str = "", current: ContentItem | None = None) -> list:
+    """Content an entry or slot may use: not archived (drafts too, so a plan can name them; approval needs approved)."""
+    query = (ContentItem.select(ContentItem.id, ContentItem.title, ContentItem.status, ContentItem.kind)
+             .where(ContentItem.status != "archived"))
     if kind:
         query = query.where(ContentItem.kind == kind)
     items = list(query.order_by(ContentItem.status, ContentItem.title).limit(500))
@@ -163,7 +165,8 @@ def index():
 
 
 def _calendar_form(calendar: Calendar | None = None) -> CalendarForm:
-    form = CalendarForm(obj=calendar)
+    # The calendar fills the form only for display; a submitted form is read from what was sent.
+    form = CalendarForm(obj=calendar if request.method == "GET" else None)
     form.channel.choices = _channel_choices(calendar.channel if calendar else None)
     form.segment.choices = _segment_choices()
     if request.method == "GET" and calendar is not None:
@@ -178,8 +181,8 @@ def _save_calendar(form: CalendarForm, calendar: Calendar | None):
                         groups=form.group_list(), timezone=form.timezone.data,
                         min_gap_minutes=form.min_gap_minutes.data)
     errors = services.validate_calendar(data)
-    for name, message in errors.items():
-        getattr(form, name).errors = [*getattr(form, name).errors, gettext(message)]
+    for name, error in errors.items():
+        getattr(form, name).errors = [*getattr(form, name).errors, error_text(error)]
     if errors:
         return None
     creating = calendar is None
@@ -521,7 +524,8 @@ def entry_move(entry_id: int):
 def entry_swap(entry_id: int):
     entry = _entry(entry_id)
     form = SwapForm()
-    other = CalendarEntry.get_or_none(CalendarEntry.id == form.other.data) if form.validate_on_submit() else None
+    other = (CalendarEntry.get_or_none(CalendarEntry.id == form.other.data)
+             if form.validate_on_submit() and 0 < (form.other.data or 0) <= services.MAX_ID else None)
     if other is None:
         return _refused(entry, gettext("Choose another entry to swap with."))
     try:
