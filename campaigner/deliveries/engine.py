@@ -31,8 +31,9 @@ import datetime as dt
 import logging
 import operator
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
 
 import peewee
 from peewee import SQL, Case, Cast, Value, fn
@@ -280,6 +281,32 @@ def release(ids: list[int], token: str, now: dt.datetime) -> int:
 # ---------------------------------------------------------------- one batch
 
 
+class LazyContext(Mapping):
+    """A channel's render context whose per-contact unsubscribe link is signed only if the channel reads it.
+
+    Signing a link costs more than the rest of a send; channels that never
+    show one should not pay for it on every message.
+    """
+
+    def __init__(self, shared: dict, own: dict, **lazy):
+        self._data = {**shared, **own}
+        self._lazy = lazy
+
+    def __getitem__(self, key):
+        if key in self._lazy:
+            self._data[key] = self._lazy.pop(key)()
+        return self._data[key]
+
+    def __iter__(self):
+        return iter({**self._data, **dict.fromkeys(self._lazy)})
+
+    def __len__(self):
+        return len(set(self._data) | set(self._lazy))
+
+    def __contains__(self, key):
+        return key in self._data or key in self._lazy
+
+
 def _log_events(rows: list[dict]) -> None:
     if rows:
         for chunk in _chunks(rows, 200):
@@ -383,8 +410,11 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
     fallback_tz = instance_timezone()
     from campaigner.plugins import render_context
     from campaigner.runtime import current_runtime
+    from campaigner.unsubscribe import unsubscribe_url
 
     settings = current_runtime().settings
+    # The keys every message shares, from the one place that defines a render context.
+    static_context = render_context(None, channel.name, campaign_id=campaign.id, settings=settings, campaign=campaign)
 
     skipped: dict[str, list[int]] = {}
     deferred: dict[dt.datetime, list[int]] = {}
@@ -414,8 +444,10 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
             skipped.setdefault("no_address", []).append(delivery_id)
             continue
         try:
-            context = render_context(contact, channel.name, delivery_id=delivery_id, campaign_id=campaign.id,
-                                     settings=settings, campaign=campaign, idempotency_key=key, address=address)
+            context = LazyContext(static_context, {"delivery_id": delivery_id, "idempotency_key": key,
+                                                   "address": address},
+                                  unsubscribe_url=partial(unsubscribe_url, contact, channel.name, delivery_id,
+                                                          settings=settings))
             message = channel.render(content, contact, context)
             message.body = shorten_links(message.body, delivery_id=delivery_id, campaign_id=campaign.id,
                                          channel=channel.name, fmt=getattr(channel.limits, "format", "text"))
