@@ -15,6 +15,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import sys
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,7 @@ class PluginManager:
     hook_failures: deque = field(default_factory=lambda: deque(maxlen=100))
     _channels: dict | None = None
     _channel_plugins: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # worker threads ask for channels at once
 
     @property
     def hook(self):
@@ -71,28 +73,32 @@ class PluginManager:
 
     def channels(self) -> dict[str, Channel]:
         """Every registered channel by name (collected once), unconfigured."""
-        if self._channels is None:
-            found: dict[str, Channel] = {}
-            # One implementation at a time: a plugin whose registration raises
-            # loses its own channels, not everyone's.
-            for impl in _call_order(self.pm.hook.register_channels):
-                def register(channel, _plugin=impl.plugin_name):
-                    problem = _channel_problem(channel, found, self._channel_plugins)
-                    if problem:
-                        # Recorded, not raised: the plugin's other channels still register.
-                        log.error("plugin %s: %s", _plugin, problem)
-                        self.load_errors[_plugin] = problem
-                        return
-                    found[channel.name] = channel
-                    self._channel_plugins[channel.name] = _plugin
-
-                try:
-                    impl.function(register=register)
-                except Exception as exc:  # noqa: BLE001 - a broken plugin is listed, not fatal
-                    log.exception("plugin %s failed to register its channels", impl.plugin_name)
-                    self.load_errors[impl.plugin_name] = f"register_channels: {type(exc).__name__}: {exc}"
-            self._channels = found
+        with self._lock:
+            if self._channels is None:
+                self._channels = self._collect_channels()
         return self._channels
+
+    def _collect_channels(self) -> dict[str, Channel]:
+        found: dict[str, Channel] = {}
+        # One implementation at a time: a plugin whose registration raises
+        # loses its own channels, not everyone's.
+        for impl in _call_order(self.pm.hook.register_channels):
+            def register(channel, _plugin=impl.plugin_name):
+                problem = _channel_problem(channel, found, self._channel_plugins)
+                if problem:
+                    # Recorded, not raised: the plugin's other channels still register.
+                    log.error("plugin %s: %s", _plugin, problem)
+                    self.load_errors[_plugin] = problem
+                    return
+                found[channel.name] = channel
+                self._channel_plugins[channel.name] = _plugin
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is listed, not fatal
+                log.exception("plugin %s failed to register its channels", impl.plugin_name)
+                self.load_errors[impl.plugin_name] = f"register_channels: {type(exc).__name__}: {exc}"
+        return found
 
     def channel(self, name: str) -> Channel | None:
         """The registered (unconfigured) channel called `name`, or None."""
