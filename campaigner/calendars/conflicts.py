@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from operator import itemgetter
 from typing import NamedTuple
 
 from peewee import JOIN
@@ -65,8 +66,6 @@ ROW = ("id", "calendar", "send_at", "campaign", "content", "content_status", "th
        "campaign_status")
 
 
-def _as_datetime(value) -> dt.datetime:
-    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
 
 
 def entry_rows(start: dt.datetime, end: dt.datetime, calendar_ids=None) -> list[tuple]:
@@ -85,7 +84,11 @@ def entry_rows(start: dt.datetime, end: dt.datetime, calendar_ids=None) -> list[
              .order_by(CalendarEntry.send_at, CalendarEntry.id))
     if calendar_ids is not None:
         query = query.where(CalendarEntry.calendar.in_(list(calendar_ids)))
-    return [(row[0], row[1], _as_datetime(row[2]), *row[3:]) for row in database.execute(query).fetchall()]
+    rows = database.execute(query).fetchall()
+    if rows and isinstance(rows[0][2], dt.datetime):  # PostgreSQL's driver already made datetimes
+        return [tuple(row) for row in rows]
+    parse = dt.datetime.fromisoformat  # SQLite keeps them as ISO text
+    return [(row[0], row[1], parse(row[2]), *row[3:]) for row in rows]
 
 
 def widest_gap(calendars) -> dt.timedelta:
@@ -135,7 +138,7 @@ def find_conflicts(start: dt.datetime, end: dt.datetime, calendar_ids=None, now:
     def add(conflict: Conflict) -> None:
         found.setdefault(conflict.entry_id, []).append(conflict)
 
-    touches.sort(key=lambda t: (t[0], t[1]))
+    touches.sort(key=itemgetter(0, 1))
     message = _("%(minutes)s min from another touch to the same audience (minimum %(gap)s min).")
     for (key_a, at_a, entry_a, campaign_a, gap_a), (key_b, at_b, entry_b, campaign_b, gap_b) in zip(touches, touches[1:]):
         if key_a != key_b:

@@ -7,6 +7,7 @@ event, on which the week grid reloads itself; without JavaScript they redirect.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
@@ -336,16 +337,20 @@ def apply(calendar_id: int):
 # ---------------------------------------------------------------- week and month views
 
 
+# Themes, titles and calendar names repeat across a week: escape each once. html.escape rather than
+# markupsafe's, which makes a Markup object per string.
+_escape = functools.lru_cache(maxsize=8192)(html.escape)
+
+
 def week_cell(entries, entry_base: str, show_calendar: bool, labels: dict, no_content: str) -> Markup:
     """The entries of one grid cell as HTML.
 
     Written here rather than in the template because a week can show
     thousands of entries and this is the hot loop of the page: one f-string
     per entry, escaping only the text editors typed, renders several times
-    faster than the same markup as Jinja expressions (html.escape, not
-    markupsafe's, because it makes no Markup object per string).
+    faster than the same markup as Jinja expressions.
     """
-    escape = html.escape
+    escape = _escape
     parts = []
     labels = {key: escape(str(label)) for key, label in labels.items()}
     no_content = escape(str(no_content))
