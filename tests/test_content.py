@@ -286,6 +286,8 @@ def test_library_pages_through_many_items(logged_in_editor, make_content):
     assert len(re.findall(r'<a href="/content/\d+">', first)) == 20
     assert len(re.findall(r'<a href="/content/\d+">', third)) == 5
     assert 'href="/content/?page=2"' in first
+    past_the_end = logged_in_editor.get("/content/?page=99").get_data(as_text=True)
+    assert "Page 3 of 3" in past_the_end and len(re.findall(r'<a href="/content/\d+">', past_the_end)) == 5
 
 
 # ---------------------------------------------------------------- live previews

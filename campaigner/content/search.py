@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from peewee import fn
+from peewee import SQL, fn
 
 from campaigner.content.models import ContentItem
 from campaigner.db import database, is_postgres
@@ -92,11 +92,22 @@ def _json_text_contains(column, needle: str):
 
 
 def search(filters: Filters, page: int = 1, per_page: int = PER_PAGE) -> Page:
-    """One page of the items matching `filters`."""
+    """One page of the items matching `filters` (past the end: the last page)."""
     items = query(filters)
-    total = items.count()
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(1, page), pages)
+    page = max(1, page)
+    if is_postgres():
+        # The total comes with the page (COUNT(*) OVER ()): one scan, not one to count
+        # and one for the page. On SQLite the two are faster, as the page query stops
+        # early on the updated_at index (measured in bench/content.py's cases).
+        rows = list(items.select_extend(fn.COUNT(SQL("*")).over().alias("total_matches")).paginate(page, per_page))
+        if rows:
+            return Page(rows, rows[0].total_matches, page, per_page)
+        total = items.count()  # an empty page: nothing matches, or the page is past the end
+    else:
+        total = items.count()
+    if total == 0:
+        return Page([], 0, 1, per_page)
+    page = min(page, math.ceil(total / per_page))
     return Page(list(items.paginate(page, per_page)), total, page, per_page)
 
 
