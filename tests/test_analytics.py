@@ -325,3 +325,18 @@ def test_ops_asks_for_orders_to_be_attributed_again(app, client, channels, logge
             huey.execute(task)
     with database.connection_context():
         assert Conversion.select().count() == 0
+
+
+def test_calendar_funnel_keeps_an_earlier_campaign_of_a_republished_entry(app, channels):
+    from campaigner.analytics.services import calendar_campaign_ids
+    from campaigner.calendars.models import Calendar, CalendarEntry
+    from campaigner.campaigns.models import Campaign
+
+    make_contacts(1)
+    first = new_campaign(name="Fri draw (first)")
+    second = new_campaign(name="Fri draw (again)", schedule=False)
+    with database.connection_context():
+        calendar = Calendar.create(name="Moments")
+        entry = CalendarEntry.create(calendar=calendar, campaign=second.id, send_at=dt.datetime(2026, 6, 5, 2, 0))
+        Campaign.update(origin=f"calendar_entry:{entry.id}").where(Campaign.id.in_([first.id, second.id])).execute()
+        assert calendar_campaign_ids(calendar.id) == sorted([first.id, second.id])

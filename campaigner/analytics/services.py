@@ -79,11 +79,19 @@ def campaign_family_ids(campaign_id: int) -> list[int]:
 
 
 def calendar_campaign_ids(calendar_id: int) -> list[int]:
-    """The campaigns that published the entries of a calendar."""
+    """The campaigns that published the entries of a calendar.
+
+    An entry names its current campaign; one taken back and published again
+    leaves an earlier campaign behind, found by its origin ``calendar_entry:<id>``.
+    """
     from campaigner.calendars.models import CalendarEntry
 
-    return [c for (c,) in CalendarEntry.select(CalendarEntry.campaign)
-            .where(CalendarEntry.calendar == calendar_id, CalendarEntry.campaign.is_null(False)).tuples()]
+    entries = CalendarEntry.select(CalendarEntry.id, CalendarEntry.campaign).where(CalendarEntry.calendar == calendar_id)
+    ids = {c for _, c in entries.tuples() if c}
+    origins = [f"calendar_entry:{e}" for e, _ in entries.tuples()]
+    for start in range(0, len(origins), 500):
+        ids.update(c for (c,) in Campaign.select(Campaign.id).where(Campaign.origin.in_(origins[start:start + 500])).tuples())
+    return sorted(ids)
 
 
 def funnel(campaign_ids: list[int]) -> Funnel:
