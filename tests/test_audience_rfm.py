@@ -23,7 +23,7 @@ from decimal import Decimal
 import pytest
 
 from campaigner.audience import rfm
-from campaigner.audience.models import Contact, Order
+from campaigner.audience.models import Order
 from campaigner.audience.services import contact_tag_keys
 from campaigner.db import database
 from tests.fixtures_audience import NOW, day, rfm_orders  # noqa: F401

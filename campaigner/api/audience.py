@@ -40,6 +40,7 @@ def contact_json(contact: Contact, full: bool = True) -> dict:
 
 
 def segment_json(segment: Segment, count: bool = True) -> dict:
+    """A segment as the API shows it, with its current count unless `count` is False."""
     data = {"id": segment.id, "name": segment.name, "expression": segment.expression, "channel": segment.channel,
             "description": segment.description, "created_at": _time(segment.created_at),
             "updated_at": _time(segment.updated_at)}

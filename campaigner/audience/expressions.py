@@ -57,33 +57,39 @@ class ExpressionError(ValueError):
 
 @dataclass(frozen=True)
 class Node:
-    pass
+    """A node of a parsed expression."""
 
 
 @dataclass(frozen=True)
 class Everyone(Node):
-    pass
+    """Every contact (the empty expression)."""
 
 
 @dataclass(frozen=True)
 class Nobody(Node):
-    pass
+    """No contact (what NOT of everyone folds to)."""
 
 
 @dataclass(frozen=True)
 class TagTerm(Node):
+    """``tag:KEY`` (and ``rfm:X``)."""
+
     key: str
     position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class ChannelTerm(Node):
+    """``channel:NAME``: reachable on the channel."""
+
     channel: str
     position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class AttrTerm(Node):
+    """``attr:KEY=VALUE``, ``attr:KEY!=VALUE`` or ``attr:KEY``."""
+
     name: str
     op: str  # "=", "!=", "has"
     value: str = ""
@@ -92,22 +98,30 @@ class AttrTerm(Node):
 
 @dataclass(frozen=True)
 class TzTerm(Node):
+    """``tz:ZONE``."""
+
     zone: str
     position: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
 class Not(Node):
+    """NOT child."""
+
     child: Node
 
 
 @dataclass(frozen=True)
 class And(Node):
+    """All children."""
+
     children: tuple
 
 
 @dataclass(frozen=True)
 class Or(Node):
+    """Any child."""
+
     children: tuple
 
 

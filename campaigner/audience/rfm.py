@@ -62,6 +62,7 @@ class ContactRfm:
 
 
 def class_tag(letter: str) -> str:
+    """The tag key of an RFM class letter ("A" -> "rfm:A")."""
     return f"rfm:{letter}"
 
 

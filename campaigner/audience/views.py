@@ -50,6 +50,7 @@ def _contact_or_404(contact_id: int) -> Contact:
 
 @bp.route("/")
 def index():
+    """Contacts, newest first, searched by text and filtered by an audience expression."""
     q = request.args.get("q", "").strip()
     expression = request.args.get("expr", "").strip()
     page = max(1, request.args.get("page", 1, type=int) or 1)
@@ -110,6 +111,7 @@ def _translated_error(message: str) -> str:
 @bp.route("/contacts/new", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def contact_new():
+    """Create a contact by hand."""
     form = ContactForm()
     if form.validate_on_submit():
         try:
@@ -128,6 +130,7 @@ def contact_new():
 @bp.route("/contacts/<int:contact_id>/edit", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def contact_edit(contact_id: int):
+    """Change a contact's fields and attributes."""
     contact = _contact_or_404(contact_id)
     form = ContactForm(obj=contact)
     if request.method == "GET":
@@ -150,6 +153,7 @@ def contact_edit(contact_id: int):
 
 @bp.route("/contacts/<int:contact_id>")
 def contact_detail(contact_id: int):
+    """A contact: details, tags, opt-outs and timeline."""
     contact = _contact_or_404(contact_id)
     return _detail(contact)
 
@@ -165,6 +169,7 @@ def _detail(contact: Contact, tag_error: str | None = None, status: int = 200):
 @bp.route("/contacts/<int:contact_id>/tags", methods=["POST"])
 @roles_required(*MANAGERS)
 def contact_tag(contact_id: int):
+    """Add tags to a contact (the tags block, for htmx)."""
     contact = _contact_or_404(contact_id)
     keys = [k for k in importer.TAG_SEPARATORS.split(request.form.get("key", "")) if k.strip()]
     if not keys:
@@ -181,6 +186,7 @@ def contact_tag(contact_id: int):
 @bp.route("/contacts/<int:contact_id>/tags/remove", methods=["POST"])
 @roles_required(*MANAGERS)
 def contact_untag(contact_id: int):
+    """Remove a tag from a contact (the tags block, for htmx)."""
     contact = _contact_or_404(contact_id)
     removed = services.remove_tags(contact, [request.form.get("key", "")], source="ui")
     if removed:
@@ -191,6 +197,7 @@ def contact_untag(contact_id: int):
 @bp.route("/contacts/<int:contact_id>/opt-out", methods=["POST"])
 @roles_required(*MANAGERS)
 def contact_opt_out(contact_id: int):
+    """Opt a contact out of a channel, or back in."""
     contact = _contact_or_404(contact_id)
     channel = request.form.get("channel", "").strip()
     if channel not in _channels():
@@ -211,6 +218,7 @@ def contact_opt_out(contact_id: int):
 
 @bp.route("/tags", methods=["GET", "POST"])
 def tags():
+    """Tag groups and their tags with sizes; create groups and tags."""
     group_form = TagGroupForm(prefix="group")
     tag_form = TagForm(prefix="tag")
     status = 200
@@ -261,6 +269,7 @@ def tags():
 @bp.route("/tags/<int:tag_id>/delete", methods=["POST"])
 @roles_required(*MANAGERS)
 def tag_delete(tag_id: int):
+    """Delete a tag and take it off every contact."""
     tag = Tag.get_or_none(Tag.id == tag_id) or abort(404)
     count = services.delete_tag(tag)
     record_audit(current_user, "deleted", object_type="tag", object_id=tag_id, summary=f"{tag.key} ({count})")
@@ -271,6 +280,7 @@ def tag_delete(tag_id: int):
 @bp.route("/tags/refresh", methods=["POST"])
 @roles_required(*MANAGERS)
 def tags_refresh():
+    """Recount every tag's size now."""
     services.refresh_tag_sizes()
     flash(_("Tag sizes recounted."), "success")
     return redirect(url_for(".tags"))
@@ -281,6 +291,7 @@ def tags_refresh():
 
 @bp.route("/segments")
 def segments():
+    """Saved segments with how many contacts each selects now."""
     rows = [(segment, services.segment_count(segment)) for segment in Segment.select().order_by(Segment.name)]
     return render_page("audience/segments.html", rows=rows)
 
@@ -310,6 +321,7 @@ def _segment_form(segment: Segment | None):
 @bp.route("/segments/new", methods=["GET", "POST"])
 @bp.route("/segments/<int:segment_id>", methods=["GET", "POST"])
 def segment_edit(segment_id: int | None = None):
+    """The segment builder: a new segment, or change a saved one."""
     segment = (Segment.get_or_none(Segment.id == segment_id) or abort(404)) if segment_id else None
     form = _segment_form(segment)
     status = 200
@@ -341,6 +353,7 @@ def segment_edit(segment_id: int | None = None):
 @bp.route("/segments/<int:segment_id>/delete", methods=["POST"])
 @roles_required(*SEGMENT_WRITERS)
 def segment_delete(segment_id: int):
+    """Delete a segment no campaign or calendar uses."""
     segment = Segment.get_or_none(Segment.id == segment_id) or abort(404)
     name = segment.name
     try:
@@ -366,6 +379,7 @@ def _imports_dir() -> Path:
 @bp.route("/imports", methods=["GET", "POST"])
 @roles_required(*MANAGERS)
 def imports():
+    """Upload a CSV file of contacts or orders; recent imports."""
     form = UploadForm()
     status = 200
     if form.validate_on_submit():
@@ -415,6 +429,7 @@ def _targets(kind: str, headers: list[str], mapping: dict) -> list[tuple[str, st
 @bp.route("/imports/<int:job_id>", methods=["GET"])
 @roles_required(*MANAGERS)
 def import_detail(job_id: int):
+    """Map an uploaded file's columns with a preview of its first rows, or see the outcome."""
     job = _job_or_404(job_id)
     return _import_page(job, RunImportForm(skip_bad_rows=job.skip_bad_rows))
 
@@ -434,6 +449,7 @@ def _import_page(job: ImportJob, form: RunImportForm, file_error: str | None = N
 @bp.route("/imports/<int:job_id>/run", methods=["POST"])
 @roles_required(*MANAGERS)
 def import_run(job_id: int):
+    """Run an import with the chosen mapping (all or nothing, or skipping bad rows)."""
     job = _job_or_404(job_id)
     form = RunImportForm()
     if job.status != "uploaded":
@@ -481,6 +497,7 @@ def _finish_job(job: ImportJob, result: importer.ImportResult) -> None:
 @bp.route("/imports/<int:job_id>/errors.csv")
 @roles_required(*MANAGERS)
 def import_errors(job_id: int):
+    """The per-row error report of an import, as a CSV download."""
     job = _job_or_404(job_id)
     return Response(importer.errors_csv(job.errors or []), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename=import-{job.id}-errors.csv"})
@@ -491,6 +508,7 @@ def import_errors(job_id: int):
 
 @bp.route("/rfm", methods=["GET", "POST"])
 def rfm_page():
+    """RFM classes' sizes and GMV shares, super users, thresholds and recompute."""
     configured = rfm.configured_thresholds()
     form = ThresholdsForm(data={k: v or "" for k, v in configured.items()})
     status = 200
