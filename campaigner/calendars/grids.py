@@ -57,11 +57,11 @@ class WeekGrid:
 
 
 def _entry_views(calendars: list[Calendar], start: dt.datetime, end: dt.datetime, tz: str,
-                 now: dt.datetime | None) -> list[EntryView]:
+                 now: dt.datetime | None, everyone: dict | None) -> list[EntryView]:
     by_id = {c.id: c for c in calendars}
     if not by_id:
         return []
-    everyone = planning_calendars()
+    everyone = everyone if everyone is not None else planning_calendars()
     keys = audience_keys(everyone.values())
     # One query serves both the grid and the conflict check, which also needs the neighbours just
     # outside the week and the entries of other calendars reaching the same audience.
@@ -77,12 +77,13 @@ def _entry_views(calendars: list[Calendar], start: dt.datetime, end: dt.datetime
             for entry_id, cal, at, _campaign, _content, content_status, theme, _status, title, _cstatus in rows]
 
 
-def week_grid(calendars: list[Calendar], day: dt.date, tz: str, now: dt.datetime | None = None) -> WeekGrid:
-    """The week holding `day`, in zone `tz`, for `calendars`."""
+def week_grid(calendars: list[Calendar], day: dt.date, tz: str, now: dt.datetime | None = None,
+              everyone: dict | None = None) -> WeekGrid:
+    """The week holding `day`, in zone `tz`, for `calendars` (`everyone`: all calendars, when already loaded)."""
     monday = week_start(day)
     days = [monday + dt.timedelta(days=i) for i in range(7)]
     start, end = local_to_utc(monday, dt.time(0), tz), local_to_utc(monday + dt.timedelta(days=7), dt.time(0), tz)
-    entries = _entry_views(calendars, start, end, tz, now)
+    entries = _entry_views(calendars, start, end, tz, now, everyone)
     cells: dict[tuple[int, int], list[EntryView]] = {}
     for entry in entries:
         cells.setdefault(((entry.local.date() - monday).days, entry.local.hour), []).append(entry)
@@ -107,14 +108,15 @@ class MonthGrid:
         return (self.first + dt.timedelta(days=32)).replace(day=1)
 
 
-def month_grid(calendars: list[Calendar], day: dt.date, tz: str, now: dt.datetime | None = None) -> MonthGrid:
+def month_grid(calendars: list[Calendar], day: dt.date, tz: str, now: dt.datetime | None = None,
+               everyone: dict | None = None) -> MonthGrid:
     """The month holding `day` as whole weeks (Monday first), each day with its entries."""
     first = day.replace(day=1)
     weeks = pycalendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month)
     start = local_to_utc(weeks[0][0], dt.time(0), tz)
     end = local_to_utc(weeks[-1][-1] + dt.timedelta(days=1), dt.time(0), tz)
     by_day: dict[dt.date, list[EntryView]] = {}
-    for entry in _entry_views(calendars, start, end, tz, now):
+    for entry in _entry_views(calendars, start, end, tz, now, everyone):
         by_day.setdefault(entry.local.date(), []).append(entry)
     return MonthGrid(first, tz, weeks, by_day)
 

@@ -367,9 +367,9 @@ def week_cell(entries, entry_base: str, show_calendar: bool, labels: dict, no_co
     return Markup("".join(parts))
 
 
-def _week_page(calendars: list[Calendar], tz: str, calendar: Calendar | None):
+def _week_page(calendars: list[Calendar], tz: str, calendar: Calendar | None, everyone: dict | None = None):
     day = _day_arg() or services.today_in(tz)
-    grid = week_grid(calendars, day, tz)
+    grid = week_grid(calendars, day, tz, everyone=everyone)
     base = url_for(".week", calendar_id=calendar.id) if calendar else url_for(".week_all")
     return render_page("calendars/week.html", block="week", grid=grid, calendar=calendar, calendars=calendars,
                        week_url=f"{base}?week={grid.monday.isoformat()}", base_url=base,
@@ -379,7 +379,8 @@ def _week_page(calendars: list[Calendar], tz: str, calendar: Calendar | None):
 
 @bp.route("/week")
 def week_all():
-    return _week_page(sorted(planning_calendars().values(), key=lambda c: c.name), _display_zone(), None)
+    everyone = planning_calendars()
+    return _week_page(sorted(everyone.values(), key=lambda c: c.name), _display_zone(), None, everyone)
 
 
 @bp.route("/<int:calendar_id>/")
@@ -388,9 +389,9 @@ def week(calendar_id: int):
     return _week_page([calendar], calendar.timezone, calendar)
 
 
-def _month_page(calendars: list[Calendar], tz: str, calendar: Calendar | None):
+def _month_page(calendars: list[Calendar], tz: str, calendar: Calendar | None, everyone: dict | None = None):
     day = _day_arg("month") or services.today_in(tz)
-    grid = month_grid(calendars, day, tz)
+    grid = month_grid(calendars, day, tz, everyone=everyone)
     base = url_for(".month", calendar_id=calendar.id) if calendar else url_for(".month_all")
     week_base = url_for(".week", calendar_id=calendar.id) if calendar else url_for(".week_all")
     return render_page("calendars/month.html", block="month", grid=grid, calendar=calendar, base_url=base,
@@ -399,7 +400,8 @@ def _month_page(calendars: list[Calendar], tz: str, calendar: Calendar | None):
 
 @bp.route("/month")
 def month_all():
-    return _month_page(sorted(planning_calendars().values(), key=lambda c: c.name), _display_zone(), None)
+    everyone = planning_calendars()
+    return _month_page(sorted(everyone.values(), key=lambda c: c.name), _display_zone(), None, everyone)
 
 
 @bp.route("/<int:calendar_id>/month")
