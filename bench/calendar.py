@@ -31,6 +31,7 @@ def _seed(rng: random.Random, monday: dt.date) -> dict:
     from campaigner.campaigns.models import Campaign
     from campaigner.content.models import ContentItem
     from campaigner.db import database, utcnow
+    from campaigner.deliveries.engine import SOURCE
     from campaigner.deliveries.models import Delivery
 
     now = utcnow()
@@ -73,7 +74,7 @@ def _seed(rng: random.Random, monday: dt.date) -> dict:
                 sent_campaigns += 1
                 outcome = rng.random()
                 Delivery.insert_many([
-                    {"source_type": "campaign", "source_id": campaign.id, "contact": contact, "channel": "chat",
+                    {"source_type": SOURCE, "source_id": campaign.id, "contact": contact, "channel": "chat",
                      "status": "failed" if (outcome < 0.1 or (outcome < 0.2 and k == 0)) else "sent",
                      "idempotency_key": f"c{campaign.id}-{contact}", "sent_at": now, "created_at": now,
                      "updated_at": now, "send_after": now}

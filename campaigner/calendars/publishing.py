@@ -19,6 +19,7 @@ from campaigner.calendars.services import (
 )
 from campaigner.campaigns.models import Campaign
 from campaigner.db import database, utcnow
+from campaigner.deliveries.engine import SOURCE as CAMPAIGN_SOURCE
 from campaigner.deliveries.models import Delivery
 
 # What an entry shows, in the order a week view's legend lists them.
@@ -162,7 +163,7 @@ def delivery_counts(campaign_ids) -> dict[int, dict[str, int]]:
         return {}
     out: dict[int, dict[str, int]] = {}
     query = (Delivery.select(Delivery.source_id, Delivery.status, fn.COUNT(Delivery.id))
-             .where(Delivery.source_type == "campaign", Delivery.source_id.in_(ids))
+             .where(Delivery.source_type == CAMPAIGN_SOURCE, Delivery.source_id.in_(ids))
              .group_by(Delivery.source_id, Delivery.status).tuples())
     for source_id, status, count in query:
         out.setdefault(source_id, {})[status] = count
