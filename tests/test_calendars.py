@@ -475,3 +475,13 @@ def test_bad_input_on_the_pages_is_answered_never_a_500(app, logged_in_editor, g
                  f"/calendars/{calendar.id}/?week=9999-12-31", f"/calendars/{calendar.id}/entries/new?date=x&hour=99"):
         assert logged_in_editor.get(path).status_code == 200, path
     assert reload(type(entry), entry.id).send_at == entry.send_at
+
+
+def test_calendar_index_shows_slots_and_the_next_entry_in_local_time(app, logged_in_editor):
+    calendar = make_calendar(name="Coffee fans", slots=THREE_SLOTS)
+    make_calendar(name="Empty one")
+    monday = next_monday()
+    _apply(calendar, monday)
+    page = logged_in_editor.get("/calendars/").get_data(as_text=True)
+    assert f"{monday.isoformat()} 09:00" in page
+    assert re.search(r'template">3</a>', page) and re.search(r'template">0</a>', page)

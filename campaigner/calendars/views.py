@@ -13,6 +13,7 @@ import html
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import format_date, gettext, lazy_gettext as _l
 from flask_login import current_user
+from peewee import fn
 from markupsafe import Markup
 
 from campaigner.audience.models import Segment
@@ -154,15 +155,18 @@ def _first_error(form) -> str:
 @bp.route("/")
 def index():
     calendars = list(Calendar.select().order_by(Calendar.name))
-    now = utcnow()
-    upcoming = {}
-    for calendar in calendars:
-        nxt = (CalendarEntry.select(CalendarEntry.send_at).where(CalendarEntry.calendar == calendar,
-                                                                 CalendarEntry.send_at >= now)
-               .order_by(CalendarEntry.send_at).first())
-        upcoming[calendar.id] = services.utc_to_local(nxt.send_at, calendar.timezone) if nxt else None
-    slot_counts = {c.id: WeeklySlot.select().where(WeeklySlot.calendar == c).count() for c in calendars}
+    upcoming = {cid: services.utc_to_local(_as_datetime(at), tz) for cid, at, tz in (
+        CalendarEntry.select(CalendarEntry.calendar, fn.MIN(CalendarEntry.send_at), Calendar.timezone)
+        .join(Calendar).where(CalendarEntry.send_at >= utcnow())
+        .group_by(CalendarEntry.calendar, Calendar.timezone).tuples())}
+    slot_counts = dict(WeeklySlot.select(WeeklySlot.calendar, fn.COUNT(WeeklySlot.id))
+                       .group_by(WeeklySlot.calendar).tuples())
     return render_page("calendars/index.html", calendars=calendars, upcoming=upcoming, slot_counts=slot_counts)
+
+
+def _as_datetime(value) -> dt.datetime:
+    # MIN() over a DateTimeField comes back as text on SQLite
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
 def _calendar_form(calendar: Calendar | None = None) -> CalendarForm:
