@@ -68,7 +68,7 @@ def run(args) -> dict:
         register_in_process(app, plugin_dir)
         make_contacts(n)
         with database.connection_context():
-            set_value("delivery_engine", {"batch_size": 500, "parallel_batches": None})
+            set_value("delivery_engine", {"batch_size": 500, "parallel_batches": int(__import__("os").environ.get("CHAINS", "0")) or None})
             content = ContentItem.create(title="Offer", slug="offer", status="approved",
                                          body="{{ name }}，您好！本周会员日全场八折，回复 TD 退订。")
         baseline_s = _baseline()
@@ -86,6 +86,12 @@ def run(args) -> dict:
         elapsed = end - start
         with database.connection_context():
             sent = Delivery.select().where(Delivery.source_id == campaign.id, Delivery.status == "sent").count()
+            from campaigner.campaigns.models import Campaign
+
+            row = Campaign.get_by_id(campaign.id)
+            phases = {"started_after_s": (row.started_at - row.send_at).total_seconds(),
+                      "fanned_out_after_s": (row.fanned_out_at - row.send_at).total_seconds(),
+                      "completed_after_s": (row.completed_at - row.send_at).total_seconds()}
         if sent != n:
             raise RuntimeError(f"only {sent} of {n} deliveries were sent")
     rate = n / elapsed
@@ -93,4 +99,4 @@ def run(args) -> dict:
                   ratio=elapsed / baseline_s,
                   target=">= 20000 deliveries/s on sqlite, >= 12000 on postgres; ratio <= 5; worker RSS < 300 MB",
                   seconds=round(elapsed, 3), baseline_seconds=round(baseline_s, 3), sent=sent,
-                  worker_peak_rss_mb=round(rss, 1))
+                  worker_peak_rss_mb=round(rss, 1), **{k: round(v, 3) for k, v in phases.items()})

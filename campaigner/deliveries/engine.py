@@ -30,8 +30,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
+import threading
 import uuid
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial, reduce
 
@@ -81,11 +83,27 @@ class SweepReport:
 # ---------------------------------------------------------------- helpers
 
 
+_sqlite_writer = threading.Lock()
+
+
+@contextmanager
 def write_transaction():
-    """A transaction that takes the write lock at once on SQLite (no upgrade deadlock between workers)."""
+    """A transaction that takes the write lock at once on SQLite (no upgrade deadlock between workers).
+
+    On SQLite the threads of one process also queue on a lock of their own
+    first: SQLite's busy handler sleeps in growing steps while it waits, so
+    two send chains polling for its lock waste more time than they overlap.
+    """
     if is_postgres():
-        return database.atomic()
-    return database.atomic(lock_type="IMMEDIATE")
+        with database.atomic() as transaction:
+            yield transaction
+        return
+    if database.transaction_depth() > 0:  # nested: the outer transaction holds the lock already
+        with database.atomic() as transaction:
+            yield transaction
+        return
+    with _sqlite_writer, database.atomic(lock_type="IMMEDIATE") as transaction:
+        yield transaction
 
 
 def relax_durability() -> None:
@@ -222,13 +240,18 @@ def claim(campaign_id: int, channel: str, limit: int, lease_seconds: float, now:
         return None, []
     token = uuid.uuid4().hex
     p = database.param
-    skip_locked = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
     table = Delivery._meta.table_name
+    due = (f"SELECT id FROM {table} WHERE source_type = {p} AND source_id = {p} "
+           f"AND status IN ('queued', 'deferred') AND channel = {p} AND send_after <= {p} LIMIT {p}")
+    if is_postgres():
+        # SKIP LOCKED: concurrent claimers take different rows instead of waiting. ARRAY(...) runs the
+        # subquery once and updates by primary key; `IN (subquery)` lets the planner hash-join the
+        # whole table on every claim.
+        target = f"id = ANY(ARRAY({due} FOR UPDATE SKIP LOCKED))"
+    else:
+        target = f"id IN ({due})"
     sql = (f"UPDATE {table} SET status = 'sending', lease_until = {p}, lease_token = {p}, "
-           f"attempts = attempts + 1, updated_at = {p} "
-           f"WHERE id IN (SELECT id FROM {table} WHERE source_type = {p} AND source_id = {p} "
-           f"AND status IN ('queued', 'deferred') AND channel = {p} AND send_after <= {p} "
-           f"LIMIT {p}{skip_locked}) "
+           f"attempts = attempts + 1, updated_at = {p} WHERE {target} "
            f"RETURNING id, contact_id, attempts, idempotency_key")
     lease_until = now + dt.timedelta(seconds=lease_seconds)
     with write_transaction():
