@@ -286,6 +286,7 @@ def apply_weekly_template(calendar: Calendar, start: dt.date, weeks: int = 1, us
         created_ids = []
         for row in rows:
             # One row at a time with ON CONFLICT DO NOTHING: a concurrent apply's row wins quietly.
+            # SQLite answers an ignored insert with the previous insert's id, hence the check.
             new_id = CalendarEntry.insert(**row).on_conflict_ignore().execute()
             if new_id and CalendarEntry.select().where(CalendarEntry.calendar == calendar,
                                                        CalendarEntry.slot == row["slot"],
