@@ -336,6 +336,9 @@ def _log_events(rows: list[dict]) -> None:
             DeliveryEvent.insert_many(chunk).execute()
 
 
+CAP_INDEX = "delivery_contact_id_channel_sent_at"  # the (contact, channel, sent_at) index of Delivery.Meta
+
+
 def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.datetime, days: int = 7):
     """Per contact: marketing messages on `channel` sent in the last `days` or being sent by another batch.
 
@@ -347,11 +350,17 @@ def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.dateti
     p = database.param
     seen: dict[int, list] = {}
     for chunk in _chunks(contact_ids):
-        sql = (f"SELECT id, contact_id, status, sent_at, updated_at FROM {Delivery._meta.table_name} "
+        # SQLite, without statistics, would answer this from the status index: every sent row of every
+        # campaign, on every batch. Pinned to (contact, channel, sent_at) it probes a few rows per contact.
+        table = Delivery._meta.table_name
+        source = table if is_postgres() else f"{table} INDEXED BY {CAP_INDEX}"
+        sql = (f"SELECT id, contact_id, status, sent_at, updated_at, lease_token FROM {source} "
                f"WHERE contact_id IN ({_placeholders(len(chunk))}) AND channel = {p} AND marketing = {p} "
-               f"AND ((status = 'sent' AND sent_at >= {p}) OR (status = 'sending' AND lease_token <> {p}))")
-        for delivery_id, contact_id, status, sent_at, updated_at in database.execute_sql(
-                sql, (*chunk, channel, True, window_start, token)).fetchall():
+               f"AND status IN ('sent', 'sending') AND (sent_at IS NULL OR sent_at >= {p})")
+        for delivery_id, contact_id, status, sent_at, updated_at, lease in database.execute_sql(
+                sql, (*chunk, channel, True, window_start)).fetchall():
+            if status == "sending" and lease == token:
+                continue  # this batch's own claim
             seen.setdefault(contact_id, []).append((delivery_id, status, _as_datetime(sent_at or updated_at)))
     return seen
 

@@ -16,7 +16,8 @@ PENDING_STATUSES = ("queued", "deferred", "sending")
 class Delivery(BaseModel):
     source_type = peewee.CharField()  # "campaign", "calendar_entry", "test", ...
     source_id = peewee.IntegerField()
-    contact = peewee.ForeignKeyField(Contact, backref="deliveries", on_delete="CASCADE")
+    # No index of its own: (contact, channel, sent_at) below serves every lookup by contact.
+    contact = peewee.ForeignKeyField(Contact, backref="deliveries", on_delete="CASCADE", index=False)
     channel = peewee.CharField()
     status = peewee.CharField(default="queued")
     reason = peewee.CharField(default="")  # why skipped/deferred: opted_out, capped, quiet_hours, ...
