@@ -290,8 +290,11 @@ def _update_claimed(ids: list[int], token: str, **values) -> int:
             else:
                 assignments.append(f"{column} = {p}")
                 params.append(value)
+        # The token alone says the row is still this claim's (a condition on status would steer the
+        # planner to the status index and its dead entries). A row recovery marked `unknown` keeps the
+        # token, so a batch that finishes after all records what really happened.
         sql = (f"UPDATE {Delivery._meta.table_name} SET {', '.join(assignments)} "
-               f"WHERE id IN ({_placeholders(len(chunk))}) AND lease_token = {p} AND status = 'sending'")
+               f"WHERE id IN ({_placeholders(len(chunk))}) AND lease_token = {p}")
         count += database.execute_sql(sql, (*params, *chunk, token)).rowcount
     return count
 
@@ -350,17 +353,18 @@ def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.dateti
     p = database.param
     seen: dict[int, list] = {}
     for chunk in _chunks(contact_ids):
-        # SQLite, without statistics, would answer this from the status index: every sent row of every
-        # campaign, on every batch. Pinned to (contact, channel, sent_at) it probes a few rows per contact.
+        # Only contact, channel and time in SQL: given a condition on status, both databases (SQLite
+        # always, PostgreSQL before its statistics catch up) read the status index instead, which
+        # holds every sent row of every campaign, on every batch. The rest is sorted out here.
         table = Delivery._meta.table_name
         source = table if is_postgres() else f"{table} INDEXED BY {CAP_INDEX}"
-        sql = (f"SELECT id, contact_id, status, sent_at, updated_at, lease_token FROM {source} "
-               f"WHERE contact_id IN ({_placeholders(len(chunk))}) AND channel = {p} AND marketing = {p} "
-               f"AND status IN ('sent', 'sending') AND (sent_at IS NULL OR sent_at >= {p})")
-        for delivery_id, contact_id, status, sent_at, updated_at, lease in database.execute_sql(
-                sql, (*chunk, channel, True, window_start)).fetchall():
-            if status == "sending" and lease == token:
-                continue  # this batch's own claim
+        sql = (f"SELECT id, contact_id, status, sent_at, updated_at, lease_token, marketing FROM {source} "
+               f"WHERE contact_id IN ({_placeholders(len(chunk))}) AND channel = {p} "
+               f"AND (sent_at IS NULL OR sent_at >= {p})")
+        for delivery_id, contact_id, status, sent_at, updated_at, lease, marketing in database.execute_sql(
+                sql, (*chunk, channel, window_start)).fetchall():
+            if not marketing or status not in ("sent", "sending") or (status == "sending" and lease == token):
+                continue  # not counted, or this batch's own claim
             seen.setdefault(contact_id, []).append((delivery_id, status, _as_datetime(sent_at or updated_at)))
     return seen
 
@@ -573,8 +577,9 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
 
 def _count_errors(campaign_id: int, *, sent_any: bool, trailing: int, total: int, now: dt.datetime,
                   engine: dict, last_error: str) -> None:
-    """Keep the campaign's run of consecutive send errors; pause it when the run gets too long."""
+    """Keep the campaign's run of consecutive send errors and the time of its last batch; pause it when the run gets too long."""
     if not total and not sent_any:
+        Campaign.update(pumped_at=now).where(Campaign.id == campaign_id).execute()
         return
     if sent_any:
         Campaign.update(consecutive_errors=trailing, pumped_at=now).where(Campaign.id == campaign_id).execute()
@@ -702,8 +707,7 @@ def pump(campaign_id: int, now: dt.datetime | None = None) -> dt.datetime | None
         refund(throttle_key, granted_channel - len(rows), throttle, now)
         refund(channel_key, granted_channel - len(rows), channel_limit, now)
         if rows:
-            send_batch(campaign, channel, token, rows, now, engine)
-            Campaign.update(pumped_at=utcnow()).where(Campaign.id == campaign.id).execute()
+            send_batch(campaign, channel, token, rows, now, engine)  # also records pumped_at
             return now  # more may be due: go on at once
 
     recover_expired(now, campaign_id=campaign.id)
