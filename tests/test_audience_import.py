@@ -268,3 +268,12 @@ def test_cli_imports_orders(app, runner, tmp_path):
     assert result.exit_code == 0, result.output
     with database.connection_context():
         assert Order.get(Order.external_id == "A1").amount == Decimal("10.50")
+
+
+def test_odd_characters_survive_the_bulk_write(db):
+    data = 'id,name,note\nQ1,"Tab\there\\back\\\\slash","line one\nline two\r\n\\N"\n'.encode()
+    result = importer.import_contacts(data, {"id": "external_id", "name": "name", "note": "attr:note"})
+    assert result.imported, result.errors
+    contact = Contact.get(Contact.external_id == "Q1")
+    assert contact.name == "Tab\there\\back\\\\slash"
+    assert contact.attributes == {"note": "line one\nline two\r\n\\N"}

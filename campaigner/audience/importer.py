@@ -425,14 +425,20 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
     new = [r for r in records if r.id is None]
     existing = [r for r in records if r.id is not None]
 
-    # New contacts: multi-row INSERTs; RETURNING gives the ids, matched back by the identifier
-    # that deduplicated them (unique among new records), since row order is not promised.
+    # New contacts. PostgreSQL: ids reserved from the sequence, then one COPY. SQLite: multi-row
+    # INSERTs whose RETURNING ids are matched back by the identifier that deduplicated them
+    # (unique among new records), since the order of returned rows is not promised.
     columns = [*CONTACT_FIELDS, "attributes", "created_at", "updated_at"]
     rows = [(*(r.fields.get(c) if c != "name" else (r.fields.get("name") or "") for c in CONTACT_FIELDS),
              Contact.attributes.db_value(r.attributes), now, now) for r in new]
-    by_key = {_identity(r.fields): r for r in new}
-    for returned in bulk_insert("contact", columns, rows, returning=("id", *IDENTIFIERS)):
-        by_key[_identity(dict(zip(IDENTIFIERS, returned[1:])))].id = returned[0]
+    if is_postgres():
+        for record, new_id in zip(new, _reserve_ids("contact", len(new))):
+            record.id = new_id
+        bulk_insert("contact", ["id", *columns], [(r.id, *row) for r, row in zip(new, rows)])
+    else:
+        by_key = {_identity(r.fields): r for r in new}
+        for returned in bulk_insert("contact", columns, rows, returning=("id", *IDENTIFIERS)):
+            by_key[_identity(dict(zip(IDENTIFIERS, returned[1:])))].id = returned[0]
     result.created = len(new)
 
     changed = []
@@ -454,8 +460,8 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
     tagged_existing = [r.id for r in existing if r.tags]
     tag_ids = sorted({t.id for t in tags.values()})
     for chunk in _chunks(tagged_existing, 500):
-        had |= set(ContactTag.select(ContactTag.contact, ContactTag.tag)
-                   .where(ContactTag.contact.in_(chunk), ContactTag.tag.in_(tag_ids)).tuples())
+        had |= set(_select_in("SELECT contact_id, tag_id FROM contact_tag WHERE contact_id IN ({}) AND tag_id IN ({})",
+                              chunk, tag_ids))
     new_pairs, added_by_contact, growth = [], {}, {}
     for record in records:
         for key in sorted(record.tags):
@@ -470,7 +476,7 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
 
     already_out = set()
     for chunk in _chunks([r.id for r in existing if r.opt_outs], 500):
-        already_out |= set(OptOut.select(OptOut.contact, OptOut.channel).where(OptOut.contact.in_(chunk)).tuples())
+        already_out |= set(_select_in("SELECT contact_id, channel FROM opt_out WHERE contact_id IN ({})", chunk))
     for record in records:
         record.opt_outs = {ch for ch in record.opt_outs if (record.id, ch) not in already_out}
     opt_rows = [(r.id, ch, now, source) for r in records for ch in sorted(r.opt_outs)]
@@ -646,6 +652,9 @@ def bulk_insert(table: str, columns: list[str], rows: list[tuple], *, ignore: bo
         " RETURNING " + ", ".join(f'"{c}"' for c in returning) if returning else "")
     out: list[tuple] = []
     cursor = database.cursor()
+    if is_postgres() and not returning:
+        _copy_rows(cursor, table, columns, rows, ignore)
+        return out
     if is_postgres():
         from psycopg2.extras import execute_values
 
@@ -662,6 +671,53 @@ def bulk_insert(table: str, columns: list[str], rows: list[tuple], *, ignore: bo
         if returning:
             out.extend(cursor.fetchall())
     return out
+
+
+def _copy_rows(cursor, table: str, columns: list[str], rows: list[tuple], ignore: bool) -> None:
+    """PostgreSQL: stream rows with COPY (several times faster than INSERT at import sizes).
+
+    COPY knows no ON CONFLICT, so with `ignore` the rows go to a temporary table first and
+    from there into `table` with ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
+    """
+    names = ", ".join(f'"{c}"' for c in columns)
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_copy_text(v) for v in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    if not ignore:
+        cursor.copy_expert(f'COPY "{table}" ({names}) FROM STDIN', buffer)
+        return
+    # A failure aborts the transaction, which takes the temporary table with it.
+    cursor.execute(f'CREATE TEMPORARY TABLE "_bulk_{table}" AS SELECT {names} FROM "{table}" WITH NO DATA')
+    cursor.copy_expert(f'COPY "_bulk_{table}" ({names}) FROM STDIN', buffer)
+    cursor.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "_bulk_{table}" ON CONFLICT DO NOTHING')
+    cursor.execute(f'DROP TABLE "_bulk_{table}"')
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    text = str(value)
+    if any(c in text for c in "\\\t\n\r"):
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
+def _reserve_ids(table: str, count: int) -> list[int]:
+    """PostgreSQL: `count` ids from the table's sequence, so new rows can be COPYed with known ids."""
+    cursor = database.execute_sql(
+        f"SELECT nextval(pg_get_serial_sequence('\"{table}\"', 'id')) FROM generate_series(1, %s)", (count,))
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _select_in(template: str, *lists: list) -> list[tuple]:
+    """Rows of a query whose ``IN ({})`` slots take the given lists (raw SQL: peewee's builder is the cost here)."""
+    marks = [", ".join([database.param] * len(values)) for values in lists]
+    return [tuple(row) for row in database.execute_sql(template.format(*marks),
+                                                     [v for values in lists for v in values]).fetchall()]
 
 
 def _executemany(sql: str, params: list[tuple]) -> None:
