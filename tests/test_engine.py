@@ -541,3 +541,22 @@ def test_a_transient_error_with_retry_after_is_not_retried_sooner(app, channels)
     run_campaign(campaign.id, now=start)
     [row] = deliveries_of(campaign.id)
     assert row.status == "queued" and row.send_after - start >= dt.timedelta(seconds=599)
+
+
+def test_a_replayed_batch_gets_a_send_chain_even_when_the_campaign_sent_a_moment_ago(app, channels):
+    from campaigner.deliveries import engine
+
+    make_contacts(3)
+    campaign = new_campaign()
+    with database.connection_context():
+        engine.start(campaign.id)
+        engine.fan_out(campaign)
+        engine.claim(campaign.id, "rec", 1, 1, utcnow())  # a worker that will die with this claim
+    run_campaign(campaign.id)  # the other two are sent; this chain ends, the claim still in flight
+    assert campaign_row(campaign.id).status == "running"
+    later = utcnow() + dt.timedelta(seconds=5)
+    with database.connection_context():
+        report = engine.sweep(later)
+    assert report.recovered == 1 and report.pump == [campaign.id]
+    run_campaign(campaign.id, now=later)
+    assert statuses(campaign.id) == {"sent": 3} and campaign_row(campaign.id).status == "completed"

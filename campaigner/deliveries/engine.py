@@ -724,8 +724,13 @@ def pump(campaign_id: int, now: dt.datetime | None = None) -> dt.datetime | None
 # ---------------------------------------------------------------- recovery
 
 
-def recover_expired(now: dt.datetime | None = None, campaign_id: int | None = None) -> int:
-    """Settle claims whose lease ran out: queued again with the same key where the provider dedupes, else unknown."""
+def recover_expired(now: dt.datetime | None = None, campaign_id: int | None = None,
+                    requeued: set | None = None) -> int:
+    """Settle claims whose lease ran out: queued again with the same key where the provider dedupes, else unknown.
+
+    The ids of campaigns that got deliveries back in the queue are added to
+    `requeued`: they need a send chain, and theirs may have ended meanwhile.
+    """
     now = now or utcnow()
     where = [Delivery.status == "sending", Delivery.lease_until < now]
     if campaign_id is not None:
@@ -747,8 +752,11 @@ def recover_expired(now: dt.datetime | None = None, campaign_id: int | None = No
             if dedupes and active:
                 replay = scope + [Delivery.attempts < engine["max_attempts"]]
                 _event_from(replay, "queued", "the worker stopped during the send; replayed with the same idempotency key", now)
-                total += (Delivery.update(status="queued", lease_until=None, lease_token=None, send_after=now,
-                                          updated_at=now).where(*replay).execute())
+                replayed = (Delivery.update(status="queued", lease_until=None, lease_token=None, send_after=now,
+                                            updated_at=now).where(*replay).execute())
+                total += replayed
+                if replayed and requeued is not None and source_type == SOURCE:
+                    requeued.add(source_id)
             error = "the worker stopped during the send; the outcome is unknown (not resent)"
             _event_from(scope, "unknown", error, now)
             total += (Delivery.update(status="unknown", error=error, lease_until=None, updated_at=now)
@@ -767,7 +775,8 @@ def sweep(now: dt.datetime | None = None, revive_all: bool = False) -> SweepRepo
     """Find what no task reached: due campaigns, expired leases, running campaigns left without a send chain."""
     now = now or utcnow()
     report = SweepReport()
-    report.recovered = recover_expired(now)
+    requeued: set = set()
+    report.recovered = recover_expired(now, requeued=requeued)
     report.dispatch = [c for (c,) in Campaign.select(Campaign.id).where(
         Campaign.status == "scheduled", Campaign.send_at <= now).tuples()]
     stale = now - STALE_PUMP
@@ -780,7 +789,7 @@ def sweep(now: dt.datetime | None = None, revive_all: bool = False) -> SweepRepo
         due = _as_datetime(next_due(campaign_id))
         if due is None:
             complete_if_done(campaign_id, now)
-        elif due <= now and (revive_all or pumped_at is None or pumped_at < stale):
+        elif due <= now and (revive_all or campaign_id in requeued or pumped_at is None or pumped_at < stale):
             report.pump.append(campaign_id)
     report.last_lease_expiry = _as_datetime(
         Delivery.select(fn.MAX(Delivery.lease_until)).where(Delivery.status == "sending").scalar())
