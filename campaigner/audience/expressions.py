@@ -30,7 +30,7 @@ import peewee
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from campaigner.audience.models import Contact, ContactTag, OptOut, Tag
+from campaigner.audience.models import Contact, ContactTag, OptOut
 
 RFM_CLASSES = tuple("ABCDEFGH")
 
@@ -399,8 +399,12 @@ def compile_node(node: Node, channel: str | None = None) -> peewee.SelectQuery:
     keys = {t.key for t in terms(node) if isinstance(t, TagTerm)}
     tags = {}
     if keys:
-        tags = {row.key: (row.id, row.size) for row in
-                Tag.select(Tag.id, Tag.key, Tag.size).where(Tag.key.in_(sorted(keys)))}
+        # Raw SQL: this lookup runs on every count, and peewee's model rows cost more than the query.
+        from campaigner.db import database
+
+        marks = ", ".join([database.param] * len(keys))
+        rows = database.execute_sql(f'SELECT "key", "id", "size" FROM "tag" WHERE "key" IN ({marks})', sorted(keys))
+        tags = {key: (tag_id, size) for key, tag_id, size in rows.fetchall()}
     ctx = _Context(tags=tags, postgres=is_postgres(), default_tz=_default_timezone(),
                    contacts_estimate=max([size for _, size in tags.values()] + [1]) * 4)
     sub = _compile_set(node, ctx)
@@ -431,6 +435,14 @@ def audience_ids(expression: str, channel: str | None = None) -> list[int]:
 
     # The raw cursor: peewee's row wrappers would cost more than the query on large audiences.
     return [row[0] for row in database.execute(compile_audience(expression, channel)).fetchall()]
+
+
+def count_and_ids(expression: str, channel: str | None = None) -> tuple[int, list[int]]:
+    """How many contacts match and their ids, compiling the expression once."""
+    from campaigner.db import database
+
+    query = compile_audience(expression, channel)
+    return count_query(query), [row[0] for row in database.execute(query).fetchall()]
 
 
 def sample_audience(expression: str, channel: str | None = None, limit: int = 10) -> list[Contact]:
