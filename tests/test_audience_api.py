@@ -160,3 +160,24 @@ def test_every_audience_endpoint_is_in_the_openapi_document(client):
                  "/api/v1/segments", "/api/v1/segments/{segment_id}", "/api/v1/orders", "/api/v1/audience/count",
                  "/api/v1/rfm/recompute"):
         assert path in paths, path
+
+
+def test_a_segment_a_campaign_targets_cannot_be_deleted(client, api_token, logged_in_editor):
+    """Deleting it would leave the campaign with no audience, which means everyone."""
+    from campaigner.audience.models import Segment
+    from campaigner.campaigns.models import Campaign
+    from campaigner.content.models import ContentItem
+
+    editor = api_token("editor")
+    segment = client.post("/api/v1/segments", headers=editor, json={"name": "VIPs", "expression": "tag:vip"}).json
+    with database.connection_context():
+        content = ContentItem.create(title="Latte", slug="latte", body="hi")
+        campaign = Campaign.create(name="Friday", content=content, segment=segment["id"])
+    refused = client.delete(f"/api/v1/segments/{segment['id']}", headers=editor)
+    assert refused.status_code == 409 and f"campaign #{campaign.id}" in refused.json["error"]
+    page = logged_in_editor.post(f"/audience/segments/{segment['id']}/delete")
+    assert "still used" in logged_in_editor.get(page.headers["Location"]).get_data(as_text=True)
+    with database.connection_context():
+        assert Segment.get_or_none(Segment.id == segment["id"]) is not None
+        Campaign.delete().execute()
+    assert client.delete(f"/api/v1/segments/{segment['id']}", headers=editor).status_code == 204

@@ -743,15 +743,12 @@ def segments_delete(segment_id: int):
             application/json:
               schema: {$ref: '#/components/schemas/Error'}
     """
-    import peewee
-
     require_role(*SEGMENT_WRITERS)
     segment = _segment(segment_id)
     try:
-        with database.atomic():
-            segment.delete_instance()
-    except peewee.IntegrityError:
-        raise ApiError("a campaign or calendar uses this segment", 409) from None
+        services.delete_segment(segment)
+    except services.AudienceError as exc:
+        raise ApiError(f"the segment is {exc.message}", 409) from None
     record_audit(g.api_user, "deleted", object_type="segment", object_id=segment_id, summary=segment.name)
     return "", 204
 

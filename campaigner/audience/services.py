@@ -442,3 +442,24 @@ def segment_count(segment) -> int | None:
         return count_audience(segment.expression, segment.channel or None)
     except ExpressionError:
         return None
+
+
+def segment_users(segment) -> list[str]:
+    """What still targets the segment ("campaign #3", "calendar #1"), found through every foreign key to it.
+
+    Their foreign keys are ON DELETE SET NULL, and a campaign without a segment or an
+    expression targets everyone: a segment in use must not be deleted.
+    """
+    users = []
+    for fk, model in sorted(type(segment)._meta.backrefs.items(), key=lambda item: item[1].__name__):
+        for (row_id,) in model.select(model._meta.primary_key).where(fk == segment.id).limit(5).tuples():
+            users.append(f"{model.__name__.lower()} #{row_id}")
+    return users
+
+
+def delete_segment(segment) -> None:
+    """Delete a segment nothing targets; raise `AudienceError` naming what still uses it."""
+    users = segment_users(segment)
+    if users:
+        raise AudienceError(f"still used by {', '.join(users)}", "segment")
+    segment.delete_instance()

@@ -5,7 +5,6 @@ import json
 import uuid
 from pathlib import Path
 
-import peewee
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -18,7 +17,7 @@ from campaigner.audience.forms import (ContactForm, RunImportForm, SegmentForm, 
 from campaigner.audience.models import Contact, ImportJob, OptOut, Segment, Tag, TagGroup
 from campaigner.audience.timeline import contact_timeline
 from campaigner.audit import record_audit
-from campaigner.db import database, utcnow
+from campaigner.db import utcnow
 from campaigner.web import is_htmx, render_page, roles_required
 
 bp = Blueprint("audience", __name__, url_prefix="/audience")
@@ -357,10 +356,10 @@ def segment_delete(segment_id: int):
     segment = Segment.get_or_none(Segment.id == segment_id) or abort(404)
     name = segment.name
     try:
-        with database.atomic():
-            segment.delete_instance()
-    except peewee.IntegrityError:  # a calendar or campaign still points at it
-        flash(_("Segment %(name)s is still used by a campaign or calendar.", name=name), "error")
+        services.delete_segment(segment)
+    except services.AudienceError as exc:
+        flash(_("Segment %(name)s is still used (%(users)s); it was not deleted.", name=name,
+                users=exc.message.removeprefix("still used by ")), "error")
         return redirect(url_for(".segment_edit", segment_id=segment_id))
     record_audit(current_user, "deleted", object_type="segment", object_id=segment_id, summary=name)
     flash(_("Segment %(name)s deleted.", name=name), "success")
