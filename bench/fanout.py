@@ -68,7 +68,7 @@ def run(args) -> dict:
         register_in_process(app, plugin_dir)
         make_contacts(n)
         with database.connection_context():
-            set_value("delivery_engine", {"batch_size": 500, "parallel_batches": int(__import__("os").environ.get("CHAINS", "0")) or None})
+            set_value("delivery_engine", {"batch_size": 500, "parallel_batches": None})
             content = ContentItem.create(title="Offer", slug="offer", status="approved",
                                          body="{{ name }}，您好！本周会员日全场八折，回复 TD 退订。")
         baseline_s = _baseline()
