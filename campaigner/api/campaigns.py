@@ -22,6 +22,7 @@ def _time(value):
 
 
 def campaign_json(campaign: Campaign, stats: bool = True) -> dict:
+    """A campaign as the API shows it, with its stats unless told otherwise."""
     data = {"id": campaign.id, "name": campaign.name, "status": campaign.status,
             "status_reason": campaign.status_reason, "content_id": campaign.content_id,
             "channels": list(campaign.channels), "audience": campaign.audience, "segment_id": campaign.segment_id,

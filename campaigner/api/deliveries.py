@@ -16,6 +16,7 @@ def _time(value):
 
 
 def delivery_json(item: dict) -> dict:
+    """A row of the delivery log as the API shows it."""
     d = item["delivery"]
     return {"id": d.id, "campaign_id": item["campaign_id"], "campaign": item["campaign"],
             "source_type": d.source_type, "source_id": d.source_id, "contact_id": d.contact_id,

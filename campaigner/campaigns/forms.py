@@ -32,6 +32,8 @@ HHMM = r"^([01]?\d|2[0-3]):[0-5]\d$"
 
 
 class CampaignForm(FlaskForm):
+    """The campaign builder."""
+
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     content = SelectField(_l("Content (approved items)"), coerce=int, validators=[DataRequired()])
     channel_1 = SelectField(_l("Channel"), validators=[DataRequired()])

@@ -14,6 +14,8 @@ ACTIVE_STATUSES = ("scheduled", "running", "paused")
 
 
 class Campaign(BaseModel):
+    """One content item to an audience, on channels in fallback order, at a time or on a cron."""
+
     name = peewee.CharField()
     content = peewee.ForeignKeyField(ContentItem, backref="campaigns", on_delete="RESTRICT")
     channels = JSONField(default=list)  # fallback order: ["chat", "sms"]

@@ -111,6 +111,7 @@ def _fields_from(form: CampaignForm) -> dict:
 
 @bp.route("/")
 def index():
+    """Every campaign (recurring runs are listed under their parent)."""
     status = request.args.get("status", "")
     query = Campaign.select().where(Campaign.parent.is_null()).order_by(Campaign.id.desc())
     if status in STATUS_LABELS:
@@ -123,6 +124,7 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @roles_required(*BUILDERS)
 def new():
+    """Build a campaign; it is saved as a draft."""
     form = _form()
     if form.validate_on_submit():
         try:
@@ -142,6 +144,7 @@ def new():
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
 @roles_required(*BUILDERS)
 def edit(campaign_id: int):
+    """Change a campaign that has not started."""
     campaign = _campaign_or_404(campaign_id)
     if campaign.status not in ("draft", "scheduled"):
         flash(_("Only a campaign that has not started can be changed."), "warning")
@@ -163,6 +166,7 @@ def edit(campaign_id: int):
 
 @bp.route("/<int:campaign_id>")
 def detail(campaign_id: int):
+    """A campaign: its plan, live progress, runs and history."""
     campaign = _campaign_or_404(campaign_id)
     stats = services.campaign_stats(campaign)
     runs = list(Campaign.select().where(Campaign.parent == campaign.id).order_by(Campaign.id.desc()).limit(20))
@@ -184,6 +188,7 @@ def progress(campaign_id: int):
 
 @bp.route("/<int:campaign_id>/dry-run")
 def dry_run(campaign_id: int):
+    """Who would get what on which channel, and who would be skipped and why."""
     campaign = _campaign_or_404(campaign_id)
     result = services.dry_run(campaign, limit=50)
     return render_page("campaigns/dry_run.html", block="dry_run", campaign=campaign, result=result)
@@ -226,6 +231,7 @@ def _act(campaign_id: int, action):
 @bp.route("/<int:campaign_id>/schedule", methods=["POST"])
 @roles_required(*BUILDERS)
 def schedule(campaign_id: int):
+    """draft -> scheduled (editors)."""
     def act(campaign):
         services.schedule_campaign(campaign, current_user)
         return _("Campaign scheduled.")
@@ -235,6 +241,7 @@ def schedule(campaign_id: int):
 @bp.route("/<int:campaign_id>/pause", methods=["POST"])
 @roles_required(*OPERATORS)
 def pause(campaign_id: int):
+    """Pause with an optional reason (ops)."""
     def act(campaign):
         services.pause_campaign(campaign, current_user, reason=request.form.get("reason", "").strip()[:500])
         return _("Campaign paused: batches already handed to a channel finish, no new batch starts.")
@@ -244,6 +251,7 @@ def pause(campaign_id: int):
 @bp.route("/<int:campaign_id>/resume", methods=["POST"])
 @roles_required(*OPERATORS)
 def resume(campaign_id: int):
+    """Resume a paused campaign (ops)."""
     def act(campaign):
         services.resume_campaign(campaign, current_user)
         return _("Campaign resumed.")
@@ -253,6 +261,7 @@ def resume(campaign_id: int):
 @bp.route("/<int:campaign_id>/cancel", methods=["POST"])
 @roles_required(*OPERATORS)
 def cancel(campaign_id: int):
+    """Cancel: nothing not yet handed to a channel is sent (ops)."""
     def act(campaign):
         services.cancel_campaign(campaign, current_user)
         return _("Campaign cancelled: nothing more of it will be sent.")
@@ -262,6 +271,7 @@ def cancel(campaign_id: int):
 @bp.route("/<int:campaign_id>/retry-failed", methods=["POST"])
 @roles_required(*OPERATORS)
 def retry_failed(campaign_id: int):
+    """Queue the campaign's failed deliveries again (ops)."""
     from campaigner.deliveries.services import retry_failed as retry
 
     def act(campaign):

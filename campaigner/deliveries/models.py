@@ -14,6 +14,8 @@ PENDING_STATUSES = ("queued", "deferred", "sending")
 
 
 class Delivery(BaseModel):
+    """One message to one contact on one channel from one source, and everything that happened to it."""
+
     source_type = peewee.CharField()  # "campaign", "calendar_entry", "test", ...
     source_id = peewee.IntegerField()
     # No index of its own: (contact, channel, sent_at) below serves every lookup by contact.

@@ -39,6 +39,7 @@ def _channel_names() -> list[str]:
 
 @bp.route("/")
 def index():
+    """The delivery log: running campaigns, filters and one keyset page."""
     filters, errors = delivery_log.LogFilter.from_args(request.args)
     before = request.args.get("before", "")
     before = int(before) if before.isdigit() else None
@@ -60,6 +61,7 @@ def running():
 
 @bp.route("/<int:delivery_id>")
 def detail(delivery_id: int):
+    """One delivery with its error and its history."""
     delivery = Delivery.get_or_none(Delivery.id == delivery_id) or abort(404)
     [row] = delivery_log.describe([delivery])
     events = list(DeliveryEvent.select().where(DeliveryEvent.delivery == delivery.id).order_by(DeliveryEvent.id))
@@ -69,6 +71,7 @@ def detail(delivery_id: int):
 @bp.route("/<int:delivery_id>/retry", methods=["POST"])
 @roles_required(*OPERATORS)
 def retry_one(delivery_id: int):
+    """Queue one failed delivery again (an unknown one only when ops confirm)."""
     delivery = Delivery.get_or_none(Delivery.id == delivery_id) or abort(404)
     include_unknown = delivery.status == "unknown" and request.form.get("confirm_unknown") == "1"
     if retry_failed(ids=[delivery.id], user=current_user, include_unknown=include_unknown):
@@ -81,6 +84,7 @@ def retry_one(delivery_id: int):
 @bp.route("/retry-failed", methods=["POST"])
 @roles_required(*OPERATORS)
 def retry_all():
+    """Queue every failed delivery of a campaign again."""
     campaign = request.form.get("campaign", "")
     if not campaign.isdigit():
         flash(_("Choose the campaign whose failed deliveries to retry."), "warning")
