@@ -134,7 +134,7 @@ def new():
         except services.CampaignError as exc:
             flash(error_message(exc), "error")
         except ValueError:
-            pass
+            pass  # _fields_from put the reason on the form field, which the page shows
         else:
             flash(_("Campaign saved as a draft. Check the dry run, then schedule it."), "success")
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
@@ -157,7 +157,7 @@ def edit(campaign_id: int):
         except services.CampaignError as exc:
             flash(error_message(exc), "error")
         except ValueError:
-            pass
+            pass  # _fields_from put the reason on the form field, which the page shows
         else:
             flash(_("Campaign saved."), "success")
             return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
