@@ -141,7 +141,7 @@ def peak_rss_mb(process: subprocess.Popen) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
-        pass
+        pass  # the worker is gone already: its peak is unknown, reported as NaN
     return float("nan")
 
 

@@ -109,7 +109,7 @@ def up(host: str, port: int):
     try:
         server.run()
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C or SIGTERM (see _stop_on_signals): the normal way out, to the clean shutdown below
     finally:
         click.echo("Stopping: finishing tasks in progress…")
         worker.stop()
@@ -132,7 +132,7 @@ def web(host: str, port: int, threads: int):
     try:
         server.run()
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C or SIGTERM (see _stop_on_signals): the normal way out, to the clean shutdown below
 
 
 @main.command("worker")

@@ -50,7 +50,7 @@ def content_form(channels: dict[str, str], **kwargs) -> ContentForm:
     """A ContentForm with a variant text area for each channel (name -> label)."""
 
     class Form(ContentForm):
-        pass
+        """A fresh subclass per call, so the variant fields added below never leak into ContentForm."""
 
     for name, label in channels.items():
         setattr(Form, VARIANT_PREFIX + name,

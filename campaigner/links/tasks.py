@@ -13,8 +13,8 @@ def process_clicks_task():
     from campaigner.links.clicks import process_clicks
 
     with database.connection_context():
-        while process_clicks():
-            pass
+        while process_clicks():  # one bounded chunk per call, until none is left
+            continue
 
 
 @huey.periodic_task(crontab(minute="*"))

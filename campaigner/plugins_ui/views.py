@@ -63,7 +63,7 @@ def config_form(channel, data=None):
     """A form built from the channel's config schema (attribute names prefixed: a field may be called "data")."""
 
     class ChannelConfigForm(FlaskForm):
-        pass
+        """Fields are added below, one per entry of the channel's config schema."""
 
     for f in channel.config_schema:
         kwargs = {"label": f.label, "description": f.help}
