@@ -304,11 +304,16 @@ class SmtpServer:
 
     `refuse` maps a recipient address to an SMTP reply (e.g. ``"550 5.1.1 no such user"``);
     `login` = (user, password) makes the server require that login.
+    `starttls` = a server SSLContext makes it require STARTTLS before mail (port 587 style);
+    `implicit_tls` = one makes it speak TLS from the first byte (port 465 style).
     """
 
-    def __init__(self, refuse: dict[str, str] | None = None, login: tuple[str, str] | None = None):
+    def __init__(self, refuse: dict[str, str] | None = None, login: tuple[str, str] | None = None, *,
+                 starttls=None, implicit_tls=None):
         self.refuse = dict(refuse or {})
         self.login = login
+        self.starttls = starttls
+        self.implicit_tls = implicit_tls
         self.messages: list = []  # email.message.EmailMessage, in arrival order
         self.envelopes: list = []
         self._controller = None
@@ -350,8 +355,15 @@ class SmtpServer:
 
         kwargs = {}
         if self.login:
-            kwargs = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
-            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+            # aiosmtpd counts only STARTTLS as TLS for AUTH; an implicit-TLS connection is encrypted too.
+            kwargs = {"authenticator": authenticate, "auth_required": True,
+                      "auth_require_tls": self.starttls is not None}
+            if self.starttls is None:
+                warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+        if self.starttls is not None:
+            kwargs.update(tls_context=self.starttls, require_starttls=True)
+        if self.implicit_tls is not None:
+            kwargs.update(ssl_context=self.implicit_tls)
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=_free_port(), **kwargs)
         self._controller.start()
         return self

@@ -196,3 +196,104 @@ def test_email_config_is_validated(plugins):
     with pytest.raises(ConfigError) as caught:
         channel.validate_config({"host": "smtp.example.com", "from_address": "a@b.example", "password": "x"})
     assert set(caught.value.errors) == {"username"}
+
+
+# ---------------------------------------------------------------- TLS: STARTTLS and implicit SSL
+
+
+@pytest.fixture(scope="module")
+def private_ca():
+    """A throwaway CA (trustme) and a certificate from it for 127.0.0.1, as a server SSLContext."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    return {"ca": ca, "pem": ca.cert_pem.bytes().decode(), "server_context": server_context}
+
+
+def _tls_channel(plugins, configure_channel, server, security, **config):
+    configure_channel("email", host=server.host, port=server.port, security=security,
+                      from_address="hello@beans.example", **config)
+    with database.connection_context():
+        return plugins.configured_channel("email")
+
+
+def test_starttls_upgrades_before_login_and_mail_with_a_trusted_private_ca(app, plugins, configure_channel, private_ca):
+    # The server refuses MAIL and AUTH until STARTTLS: an accepted message went encrypted.
+    with SmtpServer(login=("beans", "s3cret-pass"), starttls=private_ca["server_context"]) as server:
+        channel = _tls_channel(plugins, configure_channel, server, "starttls", ca_certificates=private_ca["pem"],
+                               username="beans", password="s3cret-pass")
+        result = channel.send(channel.render(SPRING, make_contact(name="王芳", email="fang@example.com"), {}), "k-1")
+        [received] = server.wait_for(1)
+    assert received["Subject"] == "王芳，春季新品到店"
+    assert received["Message-ID"] == result.provider_id
+    assert server.envelopes[0].rcpt_tos == ["fang@example.com"]
+
+
+def test_implicit_ssl_sends_with_a_trusted_private_ca(app, plugins, configure_channel, private_ca):
+    with SmtpServer(login=("beans", "s3cret-pass"), implicit_tls=private_ca["server_context"]) as server:
+        channel = _tls_channel(plugins, configure_channel, server, "ssl", ca_certificates=private_ca["pem"],
+                               username="beans", password="s3cret-pass")
+        channel.send(channel.render(SPRING, make_contact(email="fang@example.com"), {}), "k-1")
+        assert [m["To"] for m in server.wait_for(1)] == ["fang@example.com"]
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_certificate_from_an_untrusted_ca_stops_the_send_with_a_clear_reason(app, plugins, configure_channel,
+                                                                             private_ca, security):
+    tls = {"starttls": private_ca["server_context"]} if security == "starttls" else \
+        {"implicit_tls": private_ca["server_context"]}
+    with SmtpServer(**tls) as server:
+        channel = _tls_channel(plugins, configure_channel, server, security)  # verification on, CA not trusted
+        with pytest.raises(TransientError) as caught:
+            channel.send(channel.render(SPRING, make_contact(email="fang@example.com"), {}), "k-1")
+        assert server.messages == []
+    reason = str(caught.value)
+    assert f"TLS certificate of 127.0.0.1:{server.port} not accepted" in reason
+    assert "unable to get local issuer certificate" in reason and "Trusted CA certificates" in reason
+
+
+def test_certificate_for_another_host_name_is_refused_even_from_a_trusted_ca(app, plugins, configure_channel,
+                                                                            private_ca):
+    import ssl
+
+    elsewhere = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    private_ca["ca"].issue_cert("mail.beans.example").configure_cert(elsewhere)
+    with SmtpServer(implicit_tls=elsewhere) as server:
+        channel = _tls_channel(plugins, configure_channel, server, "ssl", ca_certificates=private_ca["pem"])
+        with pytest.raises(TransientError, match="not accepted: IP address mismatch.*set the host to a name"):
+            channel.send(channel.render(SPRING, make_contact(email="fang@example.com"), {}), "k-1")
+        assert server.messages == []
+
+
+def test_starttls_is_never_skipped_when_the_server_does_not_offer_it(app, plugins, configure_channel):
+    with SmtpServer() as plain:
+        channel = _tls_channel(plugins, configure_channel, plain, "starttls")
+        with pytest.raises(TransientError, match="STARTTLS extension not supported"):
+            channel.send(channel.render(SPRING, make_contact(email="fang@example.com"), {}), "k-1")
+        assert plain.messages == []
+
+
+def test_ssl_against_a_plain_port_says_to_check_the_port(app, plugins, configure_channel):
+    with SmtpServer() as plain:
+        channel = _tls_channel(plugins, configure_channel, plain, "ssl")
+        with pytest.raises(TransientError, match="TLS handshake with .* failed .*check the port"):
+            channel.send(channel.render(SPRING, make_contact(email="fang@example.com"), {}), "k-1")
+        assert plain.messages == []
+
+
+def test_trusted_ca_setting_must_hold_pem_certificates(plugins, private_ca):
+    from campaigner import ConfigError
+
+    channel = plugins.channel("email")
+    base = {"host": "smtp.example.com", "from_address": "a@b.example"}
+    assert channel.validate_config({**base, "ca_certificates": private_ca["pem"]})["ca_certificates"] \
+        == private_ca["pem"]
+    for wrong in ("not a certificate", private_ca["ca"].private_key_pem.bytes().decode()):
+        with pytest.raises(ConfigError) as caught:
+            channel.validate_config({**base, "ca_certificates": wrong})
+        assert set(caught.value.errors) == {"ca_certificates"}
+    assert channel.validate_config(base)["ca_certificates"] is None  # unset: the system's CAs only

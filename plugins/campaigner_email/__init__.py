@@ -35,6 +35,7 @@ from campaigner import (
 )
 
 HEADER_POLICY = email.policy.SMTP.clone(max_line_length=998)
+NAME_MISMATCH = (62, 64)  # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
 
 HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -61,6 +62,9 @@ class EmailChannel(Channel):
         ConfigField("security", _("Connection security"), type="choice", default="starttls",
                     choices=("none", "starttls", "ssl"),
                     help=_("starttls on port 587, ssl on port 465, none only on a trusted network")),
+        ConfigField("ca_certificates", _("Trusted CA certificates"), type="text",
+                    help=_("PEM certificates of a private CA the SMTP server's certificate is signed by, "
+                           "trusted besides the system's; certificates are always verified")),
         ConfigField("username", _("SMTP user name")),
         ConfigField("password", _("SMTP password"), secret=True),
         ConfigField("from_address", _("From address"), type="email", required=True),
@@ -75,6 +79,12 @@ class EmailChannel(Channel):
     def clean_config(self, cleaned: dict) -> dict:
         if cleaned.get("password") and not cleaned.get("username"):
             raise ConfigError({"username": _("required when a password is set")})
+        if cleaned.get("ca_certificates"):
+            try:
+                tls_context(cleaned["ca_certificates"])
+            except (ssl.SSLError, ValueError):
+                raise ConfigError({"ca_certificates": _("not PEM certificates (-----BEGIN CERTIFICATE----- …)")}) \
+                    from None
         return cleaned
 
     def render(self, content, contact, context: dict) -> Message:
@@ -142,6 +152,21 @@ class EmailChannel(Channel):
             if 400 <= exc.smtp_code < 500:
                 raise TransientError(reason) from None
             raise PermanentError(reason) from None
+        except ssl.SSLCertVerificationError as exc:
+            # Checked before OSError, its base: a certificate we do not trust is not an
+            # unreachable server. Nothing was sent; retried once the config is fixed.
+            problem = str(exc.verify_message or exc.reason).rstrip(".")
+            hint = ("set the host to a name the certificate is for" if exc.verify_code in NAME_MISMATCH
+                    else "if the server uses a private CA, add it under Trusted CA certificates")
+            raise TransientError(f"TLS certificate of {self.setting('host')}:{self.setting('port')} "
+                                 f"not accepted: {problem}; {hint}") from None
+        except ssl.SSLError as exc:
+            raise TransientError(
+                f"TLS handshake with {self.setting('host')}:{self.setting('port')} failed ({exc.reason}): "
+                f"check the port and the connection security (ssl on 465, starttls on 587)") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            # The server offers no STARTTLS: never fall back to sending in the clear.
+            raise TransientError(f"SMTP server lacks what the config needs: {exc}") from None
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, socket.timeout, OSError) as exc:
             raise TransientError(f"SMTP server unreachable: {type(exc).__name__}: {exc}") from None
         if refused:
@@ -152,7 +177,7 @@ class EmailChannel(Channel):
         host, port = self.setting("host"), int(self.setting("port"))
         timeout = float(self.setting("timeout"))
         security = self.setting("security")
-        context = ssl.create_default_context()
+        context = tls_context(self.setting("ca_certificates"))
         if security == "ssl":
             smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
         else:
@@ -166,6 +191,14 @@ class EmailChannel(Channel):
             smtp.close()
             raise
         return smtp
+
+
+def tls_context(ca_certificates: str | None = None) -> ssl.SSLContext:
+    """Verifying TLS (certificate and host name) against the system's CAs plus `ca_certificates` (PEM)."""
+    context = ssl.create_default_context()
+    if ca_certificates:
+        context.load_verify_locations(cadata=ca_certificates)
+    return context
 
 
 def message_id(idempotency_key: str, sender: str) -> str:
