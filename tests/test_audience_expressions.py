@@ -1,6 +1,8 @@
 """Audience expressions: the language, its errors, and compiled SQL that agrees with plain Python."""
 from __future__ import annotations
 
+import threading
+
 import peewee
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from campaigner.audience.expressions import (And, ExpressionError, Not, Or, TagTerm, audience_ids, compile_audience,
                                              count_audience, parse_expression)
 from campaigner.db import database
+from tests.conftest import BACKEND
 from tests.fixtures_audience import TAG_POOL, Person, clear_world, evaluate, load_world, render
 
 
@@ -124,11 +127,73 @@ def test_compiled_query_is_one_select_usable_as_a_subquery(shop):
 def test_required_tags_are_joined_rarest_first_and_excluded_ones_anti_joined(shop):
     sql, params = compile_audience('tag:"渠道:门店" AND tag:rfm:A AND NOT tag:投诉').sql()
     from campaigner.audience.models import Tag
+    from campaigner.db import is_postgres
 
     rare, common, excluded = (Tag.get(Tag.key == k).id for k in ("rfm:A", "渠道:门店", "投诉"))
-    assert "LEFT OUTER JOIN" in sql and "GROUP BY" not in sql and "IS NULL" in sql
+    assert "GROUP BY" not in sql
+    if is_postgres():
+        # One row per contact: tag_ids @> ARRAY[required] AND NOT tag_ids && ARRAY[excluded], over a GIN index.
+        assert '"contact_tag_set"' in sql and "JOIN" not in sql
+        assert params == [sorted([rare, common]), [excluded]]
+        return
+    assert "LEFT OUTER JOIN" in sql and "IS NULL" in sql
     # FROM t1 JOIN t2 ON t2.tag_id = <common> LEFT JOIN n3 ON n3.tag_id = <excluded> WHERE t1.tag_id = <rarest>
     assert params == [common, excluded, rare]
+
+
+def _tag_arrays() -> dict[int, list[int]]:
+    rows = database.execute_sql("SELECT contact_id, tag_ids FROM contact_tag_set WHERE tag_ids <> '{}'")
+    return {contact_id: sorted(tag_ids) for contact_id, tag_ids in rows.fetchall()}
+
+
+def _tag_pairs() -> dict[int, list[int]]:
+    pairs: dict[int, list[int]] = {}
+    for contact_id, tag_id in database.execute_sql("SELECT contact_id, tag_id FROM contact_tag").fetchall():
+        pairs.setdefault(contact_id, []).append(tag_id)
+    return {contact_id: sorted(tag_ids) for contact_id, tag_ids in pairs.items()}
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="contact_tag_set exists on PostgreSQL only (SQLite joins)")
+def test_tag_arrays_follow_every_change_of_contact_tag(shop):
+    from campaigner.audience.models import Contact, ContactTag, Tag
+    from campaigner.audience.services import add_tags, delete_tag, remove_tags
+
+    assert _tag_arrays() == _tag_pairs()
+    add_tags(shop[4].id, ["vip", "新标签"])
+    remove_tags(shop[0].id, ["vip"])
+    delete_tag(Tag.get(Tag.key == "渠道:门店"))  # cascades through many contacts at once
+    Contact.delete().where(Contact.id == shop[3].id).execute()  # its tags go by cascade
+    vip = Tag.get(Tag.key == "vip")
+    ContactTag.update(contact=shop[1].id).where(ContactTag.tag == vip.id, ContactTag.contact == shop[2].id).execute()
+    assert _tag_arrays() == _tag_pairs()
+    assert set(audience_ids("tag:vip")) == {shop[1].id, shop[4].id}
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="contact_tag_set exists on PostgreSQL only (SQLite joins)")
+def test_two_transactions_tagging_one_contact_at_once_both_land(shop, backend):
+    """The second waits for the first's lock on the contact's tag row and merges into what it left."""
+    import psycopg2
+
+    from campaigner.audience.services import ensure_tags
+
+    tags = ensure_tags(["并发一", "并发二"])
+    first, second = (psycopg2.connect(backend["database_url"]) for _ in range(2))
+    try:
+        insert = "INSERT INTO contact_tag (tag_id, contact_id, added_at, source) VALUES (%s, %s, now(), '')"
+        first.cursor().execute(insert, (tags["并发一"].id, shop[0].id))
+        blocked = threading.Thread(target=lambda: (second.cursor().execute(insert, (tags["并发二"].id, shop[0].id)),
+                                                   second.commit()))
+        blocked.start()
+        blocked.join(0.5)
+        assert blocked.is_alive()  # waiting on the row the first transaction's trigger updated
+        first.commit()
+        blocked.join(10)
+        assert not blocked.is_alive()
+    finally:
+        first.close()
+        second.close()
+    assert _tag_arrays() == _tag_pairs()
+    assert set(audience_ids("tag:并发一 AND tag:并发二")) == {shop[0].id}
 
 
 def test_counting_runs_a_fixed_number_of_queries_however_many_contacts(db, monkeypatch):

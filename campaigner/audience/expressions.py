@@ -19,7 +19,8 @@ required tag on that key, and anti-joins each excluded tag with ``LEFT JOIN … 
 ``GROUP BY … HAVING`` by 2-20x. A disjunction at the top is a ``UNION`` of such queries; one inside a
 conjunction becomes a correlated ``EXISTS`` over the (contact_id, tag_id) index. On SQLite the join
 order is pinned with ``CROSS JOIN`` because its planner has no per-value statistics to find the
-rarest tag; PostgreSQL's planner has them and is left to choose.
+rarest tag. On PostgreSQL a conjunction with positive tag terms instead tests each contact's tag
+array (``contact_tag_set``, kept by triggers) through a GIN index, 5x faster there than the joins.
 """
 from __future__ import annotations
 
@@ -364,6 +365,9 @@ class _Context:
     default_tz: str
     contacts_estimate: int
     counter: int = 0
+    # On PostgreSQL, the `contact_tag_set.tag_ids` column of the conjunction being compiled, if it
+    # drives from that table: tag predicates then test the array instead of probing contact_tag.
+    tag_array: object = None
 
     def alias(self, prefix: str) -> str:
         self.counter += 1
@@ -494,6 +498,12 @@ def _compile_conjunction(children: list[Node], ctx: _Context):
     excluded_ids = sorted({ctx.tags[t.key][0] for t in excluded if t.key in ctx.tags})
     required_tags = sorted({ctx.tags[t.key] for t in required}, key=lambda idsize: (idsize[1], idsize[0]))
 
+    if ctx.postgres:
+        tag_only_ors = [c for c in rest if _tag_disjunction(c)]
+        if required_tags or tag_only_ors:
+            return _compile_tag_set_conjunction(required_tags, excluded_ids, tag_only_ors,
+                                                [c for c in rest if c not in tag_only_ors], ctx)
+
     contact = None
     where = []
     if required_tags:
@@ -530,6 +540,46 @@ def _compile_conjunction(children: list[Node], ctx: _Context):
     if where:
         query = query.where(*where)
     return query.bind(Contact._meta.database)
+
+
+def _tag_disjunction(node: Node) -> bool:
+    return isinstance(node, Or) and all(isinstance(c, TagTerm) for c in node.children)
+
+
+def _array(tag_ids) -> peewee.Node:
+    return peewee.Cast(peewee.Value(sorted(tag_ids), unpack=False), "integer[]")
+
+
+def _compile_tag_set_conjunction(required_tags, excluded_ids, tag_ors, rest, ctx: _Context):
+    """PostgreSQL: a conjunction with positive tag terms, driven from contact_tag_set's GIN index.
+
+    Every required tag goes into one ``tag_ids @> ARRAY[…]``, every disjunction of tags into a
+    ``tag_ids && ARRAY[…]`` and the excluded tags into ``NOT tag_ids && ARRAY[…]``; the planner
+    intersects the GIN posting lists of the positive ones in a single bitmap scan (see
+    migrations/0002_contact_tag_set.py for why and how the table is kept).
+    """
+    tag_set = peewee.Table("contact_tag_set", ("contact_id", "tag_ids")).alias(ctx.alias("s"))
+    tag_ids, id_col = tag_set.tag_ids, tag_set.contact_id
+    where = []
+    if required_tags:
+        where.append(peewee.Expression(tag_ids, "@>", _array(tag_id for tag_id, _ in required_tags)))
+    for disjunction in tag_ors:
+        ids = [ctx.tags[t.key][0] for t in disjunction.children if t.key in ctx.tags]
+        if not ids:
+            return _nothing(ctx)  # none of its tags exists
+        where.append(peewee.Expression(tag_ids, "&&", _array(ids)))
+    if excluded_ids:
+        where.append(~peewee.Expression(tag_ids, "&&", _array(excluded_ids)))
+    source, contact = tag_set, None
+    if any(_needs_contact(c) for c in rest):
+        contact = Contact.alias(ctx.alias("c"))
+        source = peewee.Join(tag_set, contact, peewee.JOIN.INNER, on=(contact.id == id_col))
+    outer, ctx.tag_array = ctx.tag_array, tag_ids
+    try:
+        where += [_predicate(child, id_col, contact, ctx) for child in rest]
+    finally:
+        ctx.tag_array = outer
+    return peewee.Select(from_list=[source], columns=[id_col.alias("id")]).where(*where).bind(Contact._meta.database)
 
 
 def _needs_contact(node: Node) -> bool:
@@ -589,6 +639,8 @@ def _predicate(node: Node, id_col, contact, ctx: _Context):
 
 
 def _has_any_tag(tag_ids: list[int], id_col, ctx: _Context):
+    if ctx.tag_array is not None:
+        return peewee.Expression(ctx.tag_array, "&&", _array(tag_ids))
     probe = ContactTag.alias(ctx.alias("x"))
     condition = probe.tag == tag_ids[0] if len(tag_ids) == 1 else probe.tag.in_(tag_ids)
     return peewee.fn.EXISTS(probe.select(peewee.SQL("1")).where((probe.contact == id_col) & condition))
