@@ -297,3 +297,17 @@ def test_trusted_ca_setting_must_hold_pem_certificates(plugins, private_ca):
             channel.validate_config({**base, "ca_certificates": wrong})
         assert set(caught.value.errors) == {"ca_certificates"}
     assert channel.validate_config(base)["ca_certificates"] is None  # unset: the system's CAs only
+
+
+def test_root_relative_links_and_images_become_absolute_on_the_base_url(email_channel):
+    content = make_content(title="Menu", body=(
+        "![beans](/content/media/tok/abc.png) [menu](/s/menu) [cdn](//cdn.example/x.png) "
+        "[shop](https://shop.example/) {{ name }}\n\n<img src=\"/content/media/tok/def.png\">"))
+    contact = make_contact(name="[me](/not-a-link)", email="fang@example.com")
+    message = email_channel.render(content, contact, {"base_url": "https://hi.beans.example"})
+    assert '<img alt="beans" src="https://hi.beans.example/content/media/tok/abc.png">' in message.html
+    assert 'href="https://hi.beans.example/s/menu"' in message.html
+    assert '<img src="https://hi.beans.example/content/media/tok/def.png">' in message.html
+    assert 'href="//cdn.example/x.png"' in message.html and 'href="https://shop.example/"' in message.html
+    assert "menu (https://hi.beans.example/s/menu)" in message.body
+    assert "hi.beans.example/not-a-link" not in message.html + message.body  # a contact's data is not rewritten

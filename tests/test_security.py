@@ -9,6 +9,7 @@ PUBLIC_PREFIXES = (
     "unsubscribe.",         # unsubscribe links in emails
     "links.redirect", "links_redirect.",  # short links /s/<code>
     "calendars.feed",       # iCalendar feed behind a secret token
+    "content.media_file",   # uploaded images in emails, behind a token signed with the secret key
 )
 
 

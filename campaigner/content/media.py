@@ -3,6 +3,11 @@
 Files live in ``<instance>/media/`` named by their SHA-256, so uploading the
 same image twice stores it once. SVG is refused: it is a document that can
 carry scripts, not a picture.
+
+An image is served publicly (an email's reader is not signed in) at an address
+carrying a token signed with the secret key: the file name alone is a hash of
+the bytes, which anyone holding a copy of the image could compute to learn
+whether it was uploaded here; the token can't be made without the key.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import os
 import warnings
 from pathlib import Path
 
+from itsdangerous import Signer
 from PIL import Image
 
 from campaigner.content.models import Media
@@ -79,13 +85,27 @@ def store_upload(instance_path: str, data: bytes, original_name: str = "", conte
                         uploaded_by=getattr(user, "id", None))
 
 
-def media_path(instance_path: str, filename: str) -> Path | None:
-    """The stored file for `filename`, or None when there is no such upload."""
+def stored_media(instance_path: str, filename: str) -> tuple[Media, Path] | None:
+    """The upload named `filename` and its file, or None when there is no such upload."""
     row = Media.get_or_none(Media.filename == filename)
     if row is None:
         return None
     path = media_dir(instance_path) / row.filename
-    return path if path.is_file() else None
+    return (row, path) if path.is_file() else None
+
+
+def _signer(secret_key: str) -> Signer:
+    return Signer(secret_key, salt="campaigner.media", digest_method=hashlib.sha256)
+
+
+def media_token(secret_key: str, filename: str) -> str:
+    """The token in an upload's public address; it stays the same until the secret key changes."""
+    return _signer(secret_key).get_signature(filename).decode("ascii")
+
+
+def media_token_matches(secret_key: str, filename: str, token: str) -> bool:
+    """Whether `token` is the one for `filename` (compared in constant time)."""
+    return _signer(secret_key).verify_signature(filename.encode(), token.encode())
 
 
 def markdown_for(media: Media, url: str) -> str:

@@ -53,7 +53,7 @@ class ContentVersion(BaseModel):
 
 
 class Media(BaseModel):
-    """An uploaded image, stored as ``<instance>/media/<filename>`` and served to signed-in users."""
+    """An uploaded image, stored as ``<instance>/media/<filename>`` and served at a signed public address."""
 
     filename = peewee.CharField(unique=True)  # content hash + the extension of the detected format
     original_name = peewee.CharField(default="")

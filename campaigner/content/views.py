@@ -17,7 +17,7 @@ from campaigner.content.rendering import CONTACT_FIELDS, markdown_to_html, markd
 from campaigner.content.services import (TRANSITIONS, ContentError, ContentValidationError, change_status,
                                          changed_fields, delete_content, diff_versions, restore_version,
                                          save_content)
-from campaigner.web import is_htmx, render_page, roles_required
+from campaigner.web import is_htmx, public, render_page, roles_required
 
 bp = Blueprint("content", __name__, url_prefix="/content")
 
@@ -274,16 +274,28 @@ def media():
     return render_page("content/media.html", media=rows, media_form=form, item=item), status
 
 
-@bp.route("/media/<filename>")
-def media_file(filename: str):
-    """An uploaded image, for signed-in users only."""
-    path = media_store.media_path(_instance(), filename)
-    if path is None:
+@bp.url_defaults
+def _media_token(endpoint: str, values: dict) -> None:
+    # Every address of an image (pages, the API, the Markdown editors paste) is its public one.
+    if endpoint == "content.media_file" and "filename" in values and "token" not in values:
+        values["token"] = media_store.media_token(current_app.config["CAMPAIGNER"]["SECRET_KEY"],
+                                                  values["filename"])
+
+
+@bp.route("/media/<token>/<filename>")
+@public
+def media_file(token: str, filename: str):
+    """An uploaded image for anyone with its address (an email's reader); a wrong token is a 404."""
+    if not media_store.media_token_matches(current_app.config["CAMPAIGNER"]["SECRET_KEY"], filename, token):
         abort(404)
-    row = Media.get(Media.filename == filename)
-    response = send_file(path, mimetype=row.mime, max_age=3600, conditional=True)
+    stored = media_store.stored_media(_instance(), filename)
+    if stored is None:
+        abort(404)
+    row, path = stored
+    response = send_file(path, mimetype=row.mime, conditional=True, max_age=31536000)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, max-age=3600"
+    # The file name is the hash of the bytes: what an address shows never changes.
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
 
 

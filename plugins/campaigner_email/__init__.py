@@ -36,6 +36,10 @@ from campaigner import (
 
 HEADER_POLICY = email.policy.SMTP.clone(max_line_length=998)
 NAME_MISMATCH = (62, 64)  # OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH
+# A root-relative address ("/content/media/…", as the media library hands out) as a Markdown
+# link or image target, a reference definition, or a src/href attribute of inline HTML.
+RELATIVE_URL = re.compile(r"""(\]\(\s*<?|^[ ]{0,3}\[[^\]\n]+\]:[ \t]*<?|\b(?:src|href)\s*=\s*["']?)(?=/(?!/))""",
+                          re.M | re.I)
 
 HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -98,7 +102,10 @@ class EmailChannel(Channel):
             unsubscribe_url = make_unsubscribe_url(contact, self.name, context.get("delivery_id"))
         extra = {"unsubscribe_url": unsubscribe_url}
         subject = personalize(content.title, contact, extra).strip() or "(no subject)"
-        source = personalize(text_for_channel(content, self.name), contact, extra)
+        source = text_for_channel(content, self.name)
+        if context.get("base_url"):
+            source = absolute_urls(source, context["base_url"])  # before personalising: contact data stays as is
+        source = personalize(source, contact, extra)
         footer = str(self.setting("footer") or "")
         label = str(self.setting("unsubscribe_label") or "Unsubscribe")
         text = markdown_to_text(source)
@@ -191,6 +198,12 @@ class EmailChannel(Channel):
             smtp.close()
             raise
         return smtp
+
+
+def absolute_urls(markdown: str, base_url: str) -> str:
+    """`markdown` with root-relative link and image addresses made absolute: a mail client has no page
+    to resolve them against, so an uploaded image would not show."""
+    return RELATIVE_URL.sub(lambda m: m.group(1) + str(base_url).rstrip("/"), markdown)
 
 
 def tls_context(ca_certificates: str | None = None) -> ssl.SSLContext:
