@@ -67,6 +67,57 @@ def json_body() -> dict:
     return data
 
 
+def found(row, message: str):
+    """`row`, or a 404 with `message` when the lookup found nothing (None)."""
+    if row is None:
+        raise ApiError(message, 404)
+    return row
+
+
+def reject_unknown_fields(data: dict, allowed, status: int = 400) -> None:
+    """Answer `status` naming the fields of `data` that are not in `allowed`, and those that are."""
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", status)
+
+
+def page_args(max_per_page: int, default_per_page: int = 50) -> tuple[int, int]:
+    """`page` and `per_page` from the query string, or a 400 that gives their bounds."""
+    try:
+        page = int(request.args.get("page", 1))
+        per_page = int(request.args.get("per_page", default_per_page))
+    except ValueError:
+        raise ApiError("page and per_page are whole numbers") from None
+    if page < 1 or not 1 <= per_page <= max_per_page:
+        raise ApiError(f"page starts at 1; per_page is 1 to {max_per_page}")
+    return page, per_page
+
+
+def limit_arg(maximum: int, default: int = 50) -> int:
+    """`limit` from the query string, or a 400 that gives its bounds."""
+    try:
+        limit = int(request.args.get("limit", default))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= maximum:
+        raise ApiError(f"limit must be a whole number from 1 to {maximum}")
+    return limit
+
+
+def before_arg() -> int | None:
+    """The keyset cursor `before` (the previous page's `next`); None on the first page."""
+    before = request.args.get("before", "")
+    try:
+        return int(before) if before else None
+    except ValueError:
+        raise ApiError("before must be an id: the previous page's next") from None
+
+
+def iso_utc(value) -> str | None:
+    """A naive UTC datetime as the API writes it, ISO 8601 with Z; None stays None."""
+    return value.isoformat() + "Z" if value else None
+
+
 @bp.errorhandler(ApiError)
 def api_error(exc: ApiError):
     return json_error(exc.status, exc.message, **exc.extra)

@@ -13,9 +13,10 @@ from flask import g, jsonify, request
 from campaigner.analytics import services
 from campaigner.analytics.models import KPI_METRICS, KpiGoal
 from campaigner.analytics.timeseries import utc_bounds
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import ApiError, bp, found, json_body, require_role
 from campaigner.audit import record_audit
 from campaigner.campaigns.models import Campaign
+
 
 def _tz() -> str:
     from campaigner.runtime import current_runtime
@@ -23,8 +24,12 @@ def _tz() -> str:
     return current_runtime().settings["TIMEZONE"]
 
 
+def _today() -> dt.date:
+    return dt.datetime.now(ZoneInfo(_tz())).date()
+
+
 def _range(default_days: int = 30) -> tuple[dt.date, dt.date]:
-    today = dt.datetime.now(ZoneInfo(_tz())).date()
+    today = _today()
     try:
         end = dt.date.fromisoformat(request.args["end"]) if request.args.get("end") else today
         start = (dt.date.fromisoformat(request.args["start"]) if request.args.get("start")
@@ -184,7 +189,7 @@ def analytics_goals():
             application/json:
               schema: {type: object, properties: {goals: {type: array, items: {type: object}}}}
     """
-    today = dt.datetime.now(ZoneInfo(_tz())).date()
+    today = _today()
     goals = KpiGoal.select().order_by(KpiGoal.period_end.desc(), KpiGoal.id.desc())
     return jsonify({"goals": [goal_json(services.kpi_progress(goal, _tz(), today)) for goal in goals]})
 
@@ -233,8 +238,7 @@ def analytics_goals_create():
                                     period_end=end, user=g.api_user)
     except ValueError as exc:
         raise ApiError(str(exc)) from None
-    today = dt.datetime.now(ZoneInfo(_tz())).date()
-    return jsonify(goal_json(services.kpi_progress(goal, _tz(), today))), 201
+    return jsonify(goal_json(services.kpi_progress(goal, _tz(), _today()))), 201
 
 
 @bp.route("/analytics/goals/<int:goal_id>", methods=["DELETE"])
@@ -250,9 +254,7 @@ def analytics_goals_delete(goal_id: int):
         404: {description: No such goal, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
     """
     require_role("ops")
-    goal = KpiGoal.get_or_none(KpiGoal.id == goal_id)
-    if goal is None:
-        raise ApiError("no goal with this id", 404)
+    goal = found(KpiGoal.get_or_none(KpiGoal.id == goal_id), "no goal with this id")
     record_audit(g.api_user, "deleted", goal, summary=goal.name)
     goal.delete_instance()
     return "", 204

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import (ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields,
+                            require_role)
 from campaigner.audience import importer, rfm, services
 from campaigner.audience.expressions import ExpressionError, channel_contact_field
 from campaigner.audience.models import Contact, OptOut, Order, Segment, Tag, TagGroup
@@ -22,19 +23,15 @@ MAX_BULK = 1000
 CONTACT_KEYS = {"external_id", "name", "email", "phone", "chat_id", "openid", "timezone", "attributes"}
 
 
-def _time(value):
-    return value.isoformat() + "Z" if value else None
-
-
 def contact_json(contact: Contact, full: bool = True) -> dict:
     """A contact as the API shows it; `full` adds its tags and opt-outs."""
     data = {"id": contact.id, "external_id": contact.external_id, "name": contact.name, "email": contact.email,
             "phone": contact.phone, "chat_id": contact.chat_id, "openid": contact.openid,
             "timezone": contact.timezone, "attributes": contact.attributes or {},
-            "created_at": _time(contact.created_at), "updated_at": _time(contact.updated_at)}
+            "created_at": iso_utc(contact.created_at), "updated_at": iso_utc(contact.updated_at)}
     if full:
         data["tags"] = services.contact_tag_keys(contact)
-        data["opt_outs"] = [{"channel": o.channel, "at": _time(o.at), "source": o.source}
+        data["opt_outs"] = [{"channel": o.channel, "at": iso_utc(o.at), "source": o.source}
                             for o in OptOut.select().where(OptOut.contact == contact.id).order_by(OptOut.channel)]
     return data
 
@@ -42,18 +39,21 @@ def contact_json(contact: Contact, full: bool = True) -> dict:
 def segment_json(segment: Segment, count: bool = True) -> dict:
     """A segment as the API shows it, with its current count unless `count` is False."""
     data = {"id": segment.id, "name": segment.name, "expression": segment.expression, "channel": segment.channel,
-            "description": segment.description, "created_at": _time(segment.created_at),
-            "updated_at": _time(segment.updated_at)}
+            "description": segment.description, "created_at": iso_utc(segment.created_at),
+            "updated_at": iso_utc(segment.updated_at)}
     if count:
         data["count"] = services.segment_count(segment)
     return data
 
 
+def order_json(order: Order) -> dict:
+    """An order as the API shows it."""
+    return {"id": order.id, "contact_id": order.contact_id, "amount": f"{order.amount:.2f}",
+            "occurred_at": iso_utc(order.occurred_at), "order_id": order.external_id, "source": order.source}
+
+
 def _contact(contact_id: int) -> Contact:
-    contact = Contact.get_or_none(Contact.id == contact_id)
-    if contact is None:
-        raise ApiError("no contact with this id", 404)
-    return contact
+    return found(Contact.get_or_none(Contact.id == contact_id), "no contact with this id")
 
 
 def _invalid(exc: services.AudienceError) -> ApiError:
@@ -65,9 +65,7 @@ def _expression_error(exc: ExpressionError) -> ApiError:
 
 
 def _contact_fields(data: dict) -> dict:
-    unknown = sorted(set(data) - CONTACT_KEYS - {"tags"})
-    if unknown:
-        raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(CONTACT_KEYS | {'tags'}))}")
+    reject_unknown_fields(data, CONTACT_KEYS | {"tags"})
     return {k: v for k, v in data.items() if k in CONTACT_KEYS}
 
 
@@ -79,17 +77,6 @@ def _tag_list(data: dict) -> list[str]:
         return [services.clean_tag_key(t) for t in tags]
     except services.AudienceError as exc:
         raise _invalid(exc) from None
-
-
-def _page_args() -> tuple[int, int]:
-    try:
-        page = int(request.args.get("page", 1))
-        per_page = int(request.args.get("per_page", 50))
-    except ValueError:
-        raise ApiError("page and per_page are whole numbers") from None
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ApiError(f"page starts at 1; per_page is 1 to {MAX_PER_PAGE}")
-    return page, per_page
 
 
 # ---------------------------------------------------------------- contacts
@@ -123,7 +110,7 @@ def contacts_list():
             application/json:
               schema: {$ref: '#/components/schemas/Error'}
     """
-    page, per_page = _page_args()
+    page, per_page = page_args(MAX_PER_PAGE)
     try:
         items, total = services.search_contacts(request.args.get("q", ""), request.args.get("expression", ""),
                                                 page, per_page)
@@ -460,7 +447,7 @@ def contacts_timeline(contact_id: int):
     contact = _contact(contact_id)
     limit = request.args.get("limit", 100, type=int) or 100
     entries = contact_timeline(contact, max(1, min(500, limit)))
-    return jsonify({"items": [{"at": _time(e.at), "kind": e.kind, "summary": e.summary, "details": e.details}
+    return jsonify({"items": [{"at": iso_utc(e.at), "kind": e.kind, "summary": e.summary, "details": e.details}
                               for e in entries]})
 
 
@@ -656,10 +643,7 @@ def segments_create():
 
 
 def _segment(segment_id: int) -> Segment:
-    segment = Segment.get_or_none(Segment.id == segment_id)
-    if segment is None:
-        raise ApiError("no segment with this id", 404)
-    return segment
+    return found(Segment.get_or_none(Segment.id == segment_id), "no segment with this id")
 
 
 @bp.route("/segments/<int:segment_id>", methods=["GET"])
@@ -851,8 +835,7 @@ def orders_create():
             if row["external_id"] in existing:
                 continue
             created.append(Order.create(**row))
-    return jsonify({"created": [{"id": o.id, "contact_id": o.contact_id, "amount": f"{o.amount:.2f}",
-                                 "occurred_at": _time(o.occurred_at), "order_id": o.external_id} for o in created],
+    return jsonify({"created": [order_json(o) for o in created],
                     "skipped_existing": len(rows) - len(created)}), 201
 
 
@@ -878,17 +861,15 @@ def orders_list():
             application/json:
               schema: {$ref: '#/components/schemas/Error'}
     """
-    page, per_page = _page_args()
+    page, per_page = page_args(MAX_PER_PAGE)
     query = Order.select().order_by(Order.occurred_at.desc(), Order.id.desc())
     if request.args.get("contact_id"):
         contact_id = request.args.get("contact_id", type=int)
         if contact_id is None:
             raise ApiError("contact_id is a whole number")
         query = query.where(Order.contact == contact_id)
-    return jsonify({"items": [{"id": o.id, "contact_id": o.contact_id, "amount": f"{o.amount:.2f}",
-                               "occurred_at": _time(o.occurred_at), "order_id": o.external_id, "source": o.source}
-                              for o in query.paginate(page, per_page)],
-                    "total": query.count(), "page": page})
+    return jsonify({"items": [order_json(o) for o in query.paginate(page, per_page)], "total": query.count(),
+                    "page": page, "per_page": per_page})
 
 
 @bp.route("/rfm", methods=["GET"])

@@ -10,7 +10,7 @@ import datetime as dt
 
 from flask import current_app, g, jsonify, request
 
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, reject_unknown_fields, require_role
 from campaigner.audit import record_audit
 from campaigner.calendars import publishing, services
 from campaigner.calendars.conflicts import find_conflicts
@@ -20,10 +20,6 @@ from campaigner.calendars.services import CalendarData, CalendarError, SlotData
 
 WRITERS = ("editor",)
 CALENDAR_FIELDS = {"name", "kind", "channel", "audience", "segment_id", "groups", "timezone", "min_gap_minutes"}
-
-
-def _time(value):
-    return value.isoformat() + "Z" if value else None
 
 
 def _refused(exc: CalendarError, status: int = 409) -> ApiError:
@@ -53,7 +49,7 @@ def entry_json(entry: CalendarEntry, status: str | None = None, conflicts=None) 
     data = {"id": entry.id, "calendar_id": entry.calendar_id, "slot_id": entry.slot_id,
             "slot_date": entry.slot_date.isoformat() if entry.slot_date else None,
             "date": local.date().isoformat(), "time": local.strftime("%H:%M"), "timezone": entry.calendar.timezone,
-            "send_at": _time(entry.send_at), "theme": entry.theme, "notes": entry.notes,
+            "send_at": iso_utc(entry.send_at), "theme": entry.theme, "notes": entry.notes,
             "content_id": entry.content_id, "content_kind": entry.content_kind,
             "status": status or publishing.entry_status(entry), "campaign_id": entry.campaign_id}
     if entry.campaign_id:
@@ -66,17 +62,11 @@ def entry_json(entry: CalendarEntry, status: str | None = None, conflicts=None) 
 
 
 def _calendar(calendar_id: int) -> Calendar:
-    calendar = Calendar.get_or_none(Calendar.id == calendar_id)
-    if calendar is None:
-        raise ApiError("no calendar with this id", 404)
-    return calendar
+    return found(Calendar.get_or_none(Calendar.id == calendar_id), "no calendar with this id")
 
 
 def _entry(entry_id: int) -> CalendarEntry:
-    entry = CalendarEntry.get_or_none(CalendarEntry.id == entry_id)
-    if entry is None:
-        raise ApiError("no calendar entry with this id", 404)
-    return entry
+    return found(CalendarEntry.get_or_none(CalendarEntry.id == entry_id), "no calendar entry with this id")
 
 
 def _int(data: dict, key: str, default=None):
@@ -98,9 +88,7 @@ def _str(data: dict, key: str, default: str = "") -> str:
 
 
 def _calendar_data(data: dict, current: Calendar | None = None) -> CalendarData:
-    unknown = sorted(set(data) - CALENDAR_FIELDS)
-    if unknown:
-        raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(CALENDAR_FIELDS))}")
+    reject_unknown_fields(data, CALENDAR_FIELDS)
     base = CalendarData(name="") if current is None else CalendarData(
         name=current.name, kind=current.kind, channel=current.channel, audience=current.audience,
         segment_id=current.segment_id, groups=list(current.groups or []), timezone=current.timezone,
@@ -286,9 +274,8 @@ def calendars_delete_slot(calendar_id: int, slot_id: int):
         404: {description: No such slot, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
     """
     require_role(*WRITERS)
-    slot = WeeklySlot.get_or_none(WeeklySlot.id == slot_id, WeeklySlot.calendar == _calendar(calendar_id))
-    if slot is None:
-        raise ApiError("no such slot in this calendar", 404)
+    slot = found(WeeklySlot.get_or_none(WeeklySlot.id == slot_id, WeeklySlot.calendar == _calendar(calendar_id)),
+                 "no such slot in this calendar")
     slot.delete_instance()
     return "", 204
 
@@ -445,9 +432,7 @@ def entries_update(entry_id: int):
     require_role(*WRITERS)
     entry = _entry(entry_id)
     data = json_body()
-    unknown = sorted(set(data) - {"theme", "notes", "content_id", "date", "time"})
-    if unknown:
-        raise ApiError(f"unknown fields: {', '.join(unknown)}")
+    reject_unknown_fields(data, {"theme", "notes", "content_id", "date", "time"})
     if ("date" in data) != ("time" in data):
         raise ApiError("a move needs both date and time")
     moving = _day_and_time(data) if "date" in data else None

@@ -9,7 +9,8 @@ import datetime as dt
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import (ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg, reject_unknown_fields,
+                            require_role)
 from campaigner.campaigns import services
 from campaigner.campaigns.models import STATUSES, Campaign
 
@@ -17,30 +18,23 @@ BUILDERS = ("editor",)
 OPERATORS = ("ops",)
 
 
-def _time(value):
-    return value.isoformat() + "Z" if value else None
-
-
 def campaign_json(campaign: Campaign, stats: bool = True) -> dict:
     """A campaign as the API shows it, with its stats unless told otherwise."""
     data = {"id": campaign.id, "name": campaign.name, "status": campaign.status,
             "status_reason": campaign.status_reason, "content_id": campaign.content_id,
             "channels": list(campaign.channels), "audience": campaign.audience, "segment_id": campaign.segment_id,
-            "send_at": _time(campaign.send_at), "timezone": campaign.timezone, "cron": campaign.cron,
+            "send_at": iso_utc(campaign.send_at), "timezone": campaign.timezone, "cron": campaign.cron,
             "throttle_per_minute": campaign.throttle_per_minute, "caps": campaign.caps,
             "quiet_hours": campaign.quiet_hours, "origin": campaign.origin, "parent_id": campaign.parent_id,
-            "started_at": _time(campaign.started_at), "completed_at": _time(campaign.completed_at),
-            "created_at": _time(campaign.created_at)}
+            "started_at": iso_utc(campaign.started_at), "completed_at": iso_utc(campaign.completed_at),
+            "created_at": iso_utc(campaign.created_at)}
     if stats:
         data["stats"] = services.campaign_stats(campaign)
     return data
 
 
 def _campaign(campaign_id: int) -> Campaign:
-    campaign = Campaign.get_or_none(Campaign.id == campaign_id)
-    if campaign is None:
-        raise ApiError("no campaign with this id", 404)
-    return campaign
+    return found(Campaign.get_or_none(Campaign.id == campaign_id), "no campaign with this id")
 
 
 def _send_at(value, timezone: str | None):
@@ -90,17 +84,13 @@ def campaigns_list():
         if status not in STATUSES:
             raise ApiError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
         query = query.where(Campaign.status == status)
-    before = request.args.get("before", "")
-    if before:
-        if not before.isdigit():
-            raise ApiError("before must be a campaign id")
-        query = query.where(Campaign.id < int(before))
-    limit = request.args.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 200:
-        raise ApiError("limit must be a whole number from 1 to 200")
-    rows = list(query.limit(int(limit) + 1))
-    more = len(rows) > int(limit)
-    rows = rows[:int(limit)]
+    before = before_arg()
+    if before is not None:
+        query = query.where(Campaign.id < before)
+    limit = limit_arg(200)
+    rows = list(query.limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
     return jsonify({"campaigns": [campaign_json(c, stats=False) for c in rows],
                     "next": rows[-1].id if more and rows else None})
 
@@ -140,9 +130,7 @@ def campaigns_create():
     """
     require_role(*BUILDERS)
     data = json_body()
-    unknown = sorted(set(data) - FIELDS)
-    if unknown:
-        raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(FIELDS))}", 422)
+    reject_unknown_fields(data, FIELDS, 422)
     channels = data.get("channels")
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise ApiError("channels must be a list of channel names", 422)
@@ -193,13 +181,10 @@ def campaigns_dry_run(campaign_id: int):
         200: {description: "{targeted, by_channel, skipped, deferred, sample: [...]}"}
         404: {description: no such campaign, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
     """
-    limit = request.args.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise ApiError("limit must be a whole number from 1 to 500")
-    result = services.dry_run(_campaign(campaign_id), limit=int(limit))
-    result["at"] = _time(result["at"])
+    result = services.dry_run(_campaign(campaign_id), limit=limit_arg(500))
+    result["at"] = iso_utc(result["at"])
     for item in result["sample"]:
-        item["until"] = _time(item["until"])
+        item["until"] = iso_utc(item["until"])
     return jsonify(result)
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from flask import current_app, g, jsonify, request, url_for
 
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields, require_role
 from campaigner.content import media as media_store
 from campaigner.content import library_files, personal_fields, previews, search
 from campaigner.content.models import KINDS, STATUSES, ContentItem, ContentVersion, Media
@@ -21,16 +21,12 @@ WRITERS = ("editor",)
 MAX_PER_PAGE = 100
 
 
-def _time(value):
-    return value.isoformat() + "Z" if value else None
-
-
 def item_json(item: ContentItem, full: bool = True) -> dict:
     """An item as the API shows it; `full` adds the body, the variants and their sanitized HTML."""
     data = {"id": item.id, "slug": item.slug, "title": item.title, "kind": item.kind, "status": item.status,
             "tags": list(item.tags or []), "channels_with_variant": sorted(item.variants or {}),
             "version": item.version, "sendable": item.is_sendable,
-            "created_at": _time(item.created_at), "updated_at": _time(item.updated_at)}
+            "created_at": iso_utc(item.created_at), "updated_at": iso_utc(item.updated_at)}
     if full:
         data.update(body=item.body, variants=dict(item.variants or {}), html=markdown_to_html(item.body),
                     variants_html={k: markdown_to_html(v) for k, v in (item.variants or {}).items()})
@@ -38,7 +34,7 @@ def item_json(item: ContentItem, full: bool = True) -> dict:
 
 
 def version_json(version: ContentVersion, full: bool = False) -> dict:
-    data = {"number": version.number, "saved_at": _time(version.saved_at), "note": version.note,
+    data = {"number": version.number, "saved_at": iso_utc(version.saved_at), "note": version.note,
             "saved_by": version.saved_by.email if version.saved_by_id else None, "title": version.title}
     if full:
         data.update(kind=version.kind, body=version.body, tags=list(version.tags or []),
@@ -47,10 +43,7 @@ def version_json(version: ContentVersion, full: bool = False) -> dict:
 
 
 def _item(key) -> ContentItem:
-    item = find_item(key)
-    if item is None:
-        raise ApiError("no content item with this id or slug", 404)
-    return item
+    return found(find_item(key), "no content item with this id or slug")
 
 
 def _invalid(exc: ContentValidationError):
@@ -59,9 +52,7 @@ def _invalid(exc: ContentValidationError):
 
 def _content_fields(data: dict) -> dict:
     allowed = {"title", "slug", "kind", "tags", "status", "body", "variants"}
-    unknown = sorted(set(data) - allowed - {"version"})
-    if unknown:
-        raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    reject_unknown_fields(data, allowed | {"version"})
     return {k: v for k, v in data.items() if k in allowed}
 
 
@@ -102,13 +93,7 @@ def content_list():
         raise ApiError(f"unknown kind; one of {', '.join(KINDS)}")
     if args.get("status") and args["status"] not in STATUSES:
         raise ApiError(f"unknown status; one of {', '.join(STATUSES)}")
-    try:
-        page_number = int(args.get("page", 1))
-        per_page = int(args.get("per_page", search.PER_PAGE))
-    except ValueError:
-        raise ApiError("page and per_page are whole numbers") from None
-    if page_number < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ApiError(f"page starts at 1; per_page is 1 to {MAX_PER_PAGE}")
+    page_number, per_page = page_args(MAX_PER_PAGE, search.PER_PAGE)
     filters = search.Filters(q=args.get("q", "").strip(), kind=args.get("kind", ""), tag=args.get("tag", ""),
                              status=args.get("status", ""), channel=args.get("channel", ""))
     page = search.search(filters, page_number, per_page)
@@ -306,10 +291,8 @@ def content_versions(key):
 
 
 def _version(item: ContentItem, number: int) -> ContentVersion:
-    row = ContentVersion.get_or_none(ContentVersion.content == item.id, ContentVersion.number == number)
-    if row is None:
-        raise ApiError(f"no version {number}", 404)
-    return row
+    return found(ContentVersion.get_or_none(ContentVersion.content == item.id, ContentVersion.number == number),
+                 f"no version {number}")
 
 
 @bp.route("/content/<key>/versions/<int:number>", methods=["GET"])
@@ -471,7 +454,7 @@ def media_json(row: Media) -> dict:
     url = url_for("content.media_file", filename=row.filename)
     return {"id": row.id, "filename": row.filename, "original_name": row.original_name, "mime": row.mime,
             "size": row.size, "width": row.width, "height": row.height, "content": row.content_id,
-            "url": url, "markdown": media_store.markdown_for(row, url), "uploaded_at": _time(row.uploaded_at)}
+            "url": url, "markdown": media_store.markdown_for(row, url), "uploaded_at": iso_utc(row.uploaded_at)}
 
 
 @bp.route("/content/media", methods=["GET"])

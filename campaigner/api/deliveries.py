@@ -3,16 +3,12 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg, require_role
 from campaigner.deliveries import log as delivery_log
 from campaigner.deliveries.models import Delivery, DeliveryEvent
 from campaigner.deliveries.services import retry_failed
 
 OPERATORS = ("ops",)
-
-
-def _time(value):
-    return value.isoformat() + "Z" if value else None
 
 
 def delivery_json(item: dict) -> dict:
@@ -22,8 +18,12 @@ def delivery_json(item: dict) -> dict:
             "source_type": d.source_type, "source_id": d.source_id, "contact_id": d.contact_id,
             "contact": item["contact"], "channel": d.channel, "status": d.status, "reason": d.reason,
             "attempts": d.attempts, "provider_id": d.provider_id, "error": d.error,
-            "idempotency_key": d.idempotency_key, "created_at": _time(d.created_at), "send_after": _time(d.send_after),
-            "sent_at": _time(d.sent_at), "updated_at": _time(d.updated_at)}
+            "idempotency_key": d.idempotency_key, "created_at": iso_utc(d.created_at), "send_after": iso_utc(d.send_after),
+            "sent_at": iso_utc(d.sent_at), "updated_at": iso_utc(d.updated_at)}
+
+
+def _delivery(delivery_id: int) -> Delivery:
+    return found(Delivery.get_or_none(Delivery.id == delivery_id), "no delivery with this id")
 
 
 @bp.route("/deliveries", methods=["GET"])
@@ -49,13 +49,7 @@ def deliveries_list():
     filters, errors = delivery_log.LogFilter.from_args(request.args)
     if errors:
         raise ApiError("; ".join(f"{k}: {v}" for k, v in errors.items()), 400, fields=errors)
-    before = request.args.get("before", "")
-    if before and not before.isdigit():
-        raise ApiError("before must be a delivery id (the previous page's next)")
-    limit = request.args.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= 500:
-        raise ApiError("limit must be a whole number from 1 to 500")
-    rows, cursor = delivery_log.log_page(filters, before=int(before) if before else None, limit=int(limit))
+    rows, cursor = delivery_log.log_page(filters, before=before_arg(), limit=limit_arg(500))
     return jsonify({"deliveries": [delivery_json(r) for r in rows], "next": cursor})
 
 
@@ -71,12 +65,10 @@ def deliveries_get(delivery_id: int):
         200: {description: the delivery}
         404: {description: no such delivery, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
     """
-    delivery = Delivery.get_or_none(Delivery.id == delivery_id)
-    if delivery is None:
-        raise ApiError("no delivery with this id", 404)
+    delivery = _delivery(delivery_id)
     [item] = delivery_log.describe([delivery])
     data = delivery_json(item)
-    data["events"] = [{"at": _time(e.at), "status": e.status, "attempt": e.attempt, "error": e.error,
+    data["events"] = [{"at": iso_utc(e.at), "status": e.status, "attempt": e.attempt, "error": e.error,
                        "details": e.details}
                       for e in DeliveryEvent.select().where(DeliveryEvent.delivery == delivery.id).order_by(DeliveryEvent.id)]
     return jsonify(data)
@@ -96,9 +88,7 @@ def deliveries_retry(delivery_id: int):
         409: {description: not failed, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
     """
     require_role(*OPERATORS)
-    delivery = Delivery.get_or_none(Delivery.id == delivery_id)
-    if delivery is None:
-        raise ApiError("no delivery with this id", 404)
+    delivery = _delivery(delivery_id)
     data = request.get_json(silent=True)
     confirm = isinstance(data, dict) and data.get("confirm_unknown") is True
     count = retry_failed(ids=[delivery.id], user=g.api_user, include_unknown=confirm)

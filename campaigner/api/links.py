@@ -8,7 +8,7 @@ import datetime as dt
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields, require_role
 from campaigner.campaigns.models import Campaign
 from campaigner.db import utcnow
 from campaigner.links.models import ShortLink
@@ -18,10 +18,7 @@ from campaigner.links.shortener import short_url
 
 WRITERS = ("editor", "ops")
 MAX_PER_PAGE = 200
-
-
-def _time(value):
-    return value.isoformat() + "Z" if value else None
+LINK_FIELDS = {"target", "label", "expires_at", "expires_in_days"}
 
 
 def link_json(link: ShortLink, counts: dict | None = None) -> dict:
@@ -30,8 +27,8 @@ def link_json(link: ShortLink, counts: dict | None = None) -> dict:
     return {"id": link.id, "code": link.code, "short_url": short_url(link.code), "target": link.target,
             "label": link.label, "kind": link.kind, "channel": link.channel or None,
             "campaign_id": link.campaign_id, "delivery_id": link.delivery_id, "contact_id": link.contact_id,
-            "expires_at": _time(link.expires_at), "expired": link.is_expired(),
-            "created_at": _time(link.created_at), "updated_at": _time(link.updated_at),
+            "expires_at": iso_utc(link.expires_at), "expired": link.is_expired(),
+            "created_at": iso_utc(link.created_at), "updated_at": iso_utc(link.updated_at),
             "clicks": counts["clicks"], "unique_visitors": counts["unique"], "bot_clicks": counts["bots"]}
 
 
@@ -64,10 +61,7 @@ def _expiry(data: dict):
 
 
 def _link(code: str) -> ShortLink:
-    link = ShortLink.get_or_none(ShortLink.code == code)
-    if link is None:
-        raise ApiError("no short link with this code", 404)
-    return link
+    return found(ShortLink.get_or_none(ShortLink.code == code), "no short link with this code")
 
 
 def _link_error(exc: LinkError):
@@ -95,13 +89,11 @@ def links_list():
                   total: {type: integer}
                   items: {type: array, items: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}}
     """
-    page = request.args.get("page", 1, type=int) or 1
-    per_page = request.args.get("per_page", 50, type=int) or 50
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ApiError(f"page must be at least 1 and per_page from 1 to {MAX_PER_PAGE}")
+    page, per_page = page_args(MAX_PER_PAGE)
     links, total = manual_links(request.args.get("q", "").strip(), page, per_page)
     counts = click_counts([link.id for link in links])
-    return jsonify({"total": total, "page": page, "items": [link_json(link, counts[link.id]) for link in links]})
+    return jsonify({"total": total, "page": page, "per_page": per_page,
+                    "items": [link_json(link, counts[link.id]) for link in links]})
 
 
 @bp.route("/links", methods=["POST"])
@@ -134,9 +126,7 @@ def links_create():
     """
     require_role(*WRITERS)
     data = json_body()
-    unknown = sorted(set(data) - {"target", "label", "expires_at", "expires_in_days"})
-    if unknown:
-        raise ApiError(f"unknown fields: {', '.join(unknown)}")
+    reject_unknown_fields(data, LINK_FIELDS)
     if not isinstance(data.get("target"), str):
         raise ApiError("target is required: an http(s) address")
     label = data.get("label") or ""
@@ -194,9 +184,7 @@ def links_update(code: str):
     if link.kind != "manual":
         raise ApiError("a campaign's links follow its content; only manual links can be changed", 403)
     data = json_body()
-    unknown = sorted(set(data) - {"target", "label", "expires_at", "expires_in_days"})
-    if unknown:
-        raise ApiError(f"unknown fields: {', '.join(unknown)}")
+    reject_unknown_fields(data, LINK_FIELDS)
     changes = {}
     if "target" in data:
         if not isinstance(data["target"], str):

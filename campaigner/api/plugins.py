@@ -5,7 +5,7 @@ import logging
 
 from flask import current_app, g, jsonify
 
-from campaigner.api import ApiError, bp, json_body, require_role
+from campaigner.api import ApiError, bp, found, json_body, require_role
 from campaigner.audit import record_audit
 from campaigner.channels import ChannelError, ConfigError, PermanentError
 from campaigner.channels.config import (
@@ -26,10 +26,7 @@ def _manager():
 
 
 def _channel(name: str):
-    channel = _manager().channel(name)
-    if channel is None:
-        raise ApiError(f"no channel named {name!r}", 404)
-    return channel
+    return found(_manager().channel(name), f"no channel named {name!r}")
 
 
 def _config_view(channel) -> dict:
