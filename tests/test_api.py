@@ -35,6 +35,26 @@ def test_openapi_document_lists_endpoints(client):
     assert "/api/v1/me" in document["paths"]
 
 
+def test_openapi_document_is_valid_openapi_3(client):
+    from openapi_spec_validator import validate
+
+    validate(client.get("/api/v1/openapi.json").get_json())
+
+
+def test_openapi_document_has_an_operation_for_every_api_route(app, client):
+    from apispec_webframeworks.flask import FlaskPlugin
+
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("api.") or rule.endpoint == "api.openapi":
+            continue
+        operations = paths.get(FlaskPlugin.flaskpath2openapi(rule.rule), {})
+        missing += [f"{method} {rule.rule}" for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+                    if method.lower() not in operations]
+    assert missing == []
+
+
 def test_token_created_in_ui_works_and_revoked_in_ui_stops(logged_in_editor, client):
     import re
 

@@ -53,8 +53,6 @@ def analytics_campaign_funnel(campaign_id: int):
     ---
     get:
       summary: targeted → sent → delivered → clicked (unique) → converted for a campaign
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
         200:
           description: The funnel and the funnel of each channel
@@ -64,9 +62,9 @@ def analytics_campaign_funnel(campaign_id: int):
                 type: object
                 properties:
                   campaign_id: {type: integer}
-                  funnel: {type: object, description: "targeted, sent, delivered, clicked (unique), converted, clicks, orders, revenue, rates (percent of the stage before; overall: converted of targeted)"}
-                  channels: {type: object, additionalProperties: {type: object, description: "targeted, sent, delivered, clicked (unique), converted, clicks, orders, revenue, rates (percent of the stage before; overall: converted of targeted)"}}
-        404: {description: No such campaign, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+                  funnel: Funnel
+                  channels: {type: object, additionalProperties: {$ref: '#/components/schemas/Funnel'}}
+        404: NotFound
     """
     if not Campaign.select().where(Campaign.id == campaign_id).exists():
         raise ApiError("no campaign with this id", 404)
@@ -81,15 +79,13 @@ def analytics_calendar_funnel(calendar_id: int):
     ---
     get:
       summary: targeted → sent → delivered → clicked (unique) → converted for a calendar
-      parameters:
-        - {name: calendar_id, in: path, required: true, schema: {type: integer}}
       responses:
         200:
           description: The calendar's funnel
           content:
             application/json:
-              schema: {type: object, properties: {calendar_id: {type: integer}, funnel: {type: object, description: "targeted, sent, delivered, clicked (unique), converted, clicks, orders, revenue, rates (percent of the stage before; overall: converted of targeted)"}}}
-        404: {description: No such calendar, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+              schema: {type: object, properties: {calendar_id: {type: integer}, funnel: Funnel}}
+        404: NotFound
     """
     from campaigner.calendars.models import Calendar
 
@@ -106,15 +102,15 @@ def analytics_channels():
     get:
       summary: Per channel, messages, unique clicks, orders, revenue, cost per message, per click and per conversion
       parameters:
-        - {name: start, in: query, schema: {type: string, format: date}}
-        - {name: end, in: query, schema: {type: string, format: date}}
+        - start_day
+        - end_day
       responses:
         200:
           description: One row per channel
           content:
             application/json:
               schema: {type: object, properties: {channels: {type: array, items: {type: object}}}}
-        400: {description: Bad dates, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
     """
     start, end = _range()
     utc_start, utc_end = utc_bounds(start, end, _tz())
@@ -132,15 +128,15 @@ def analytics_daily():
     get:
       summary: Per day, messages delivered, human clicks, unique visitors, opt-outs and conversions
       parameters:
-        - {name: start, in: query, schema: {type: string, format: date}}
-        - {name: end, in: query, schema: {type: string, format: date}}
+        - start_day
+        - end_day
       responses:
         200:
           description: One row per day
           content:
             application/json:
               schema: {type: object, properties: {days: {type: array, items: {type: object}}}}
-        400: {description: Bad dates, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
     """
     start, end = _range()
     days = services.daily_activity(start, end, _tz())
@@ -154,8 +150,8 @@ def analytics_rfm():
     get:
       summary: The daily snapshots of RFM class sizes (rfm:A … rfm:H) and super users
       parameters:
-        - {name: start, in: query, schema: {type: string, format: date}}
-        - {name: end, in: query, schema: {type: string, format: date}}
+        - start_day
+        - end_day
       responses:
         200:
           description: Days and each segment's size on them
@@ -214,9 +210,9 @@ def analytics_goals_create():
                 period_start: {type: string, format: date}
                 period_end: {type: string, format: date}
       responses:
-        201: {description: The goal and its progress, content: {application/json: {schema: {type: object}}}}
-        400: {description: Bad request, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        403: {description: Not ops, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        201: {description: The goal and its progress}
+        400: BadRequest
+        403: Forbidden
     """
     require_role("ops")
     data = json_body()
@@ -247,11 +243,10 @@ def analytics_goals_delete(goal_id: int):
     ---
     delete:
       summary: Delete a KPI goal
-      parameters:
-        - {name: goal_id, in: path, required: true, schema: {type: integer}}
       responses:
         204: {description: Deleted}
-        404: {description: No such goal, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
     """
     require_role("ops")
     goal = found(KpiGoal.get_or_none(KpiGoal.id == goal_id), "no goal with this id")
@@ -266,16 +261,15 @@ def analytics_channel_cost(channel: str):
     ---
     put:
       summary: Set a channel's cost per message (for cost per click and per conversion)
-      parameters:
-        - {name: channel, in: path, required: true, schema: {type: string}}
       requestBody:
         required: true
         content:
           application/json:
             schema: {type: object, required: [cost_per_message], properties: {cost_per_message: {type: number, minimum: 0}}}
       responses:
-        200: {description: Saved, content: {application/json: {schema: {type: object}}}}
-        400: {description: Not a cost, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: Saved}
+        400: BadRequest
+        403: Forbidden
     """
     require_role("ops")
     data = json_body()
@@ -304,6 +298,7 @@ def analytics_attribution():
           content:
             application/json:
               schema: {type: object, properties: {conversions: {type: integer}}}
+        403: Forbidden
     """
     from campaigner.links.attribution import attribute_all
 

@@ -89,26 +89,17 @@ def contacts_list():
     get:
       summary: List contacts (newest first), with search and an audience expression
       parameters:
-        - {name: q, in: query, schema: {type: string}, description: part of a name, email or phone; or an exact id}
+        - {name: q, in: query, schema: {type: string}, description: "part of a name, email or phone; or an exact id"}
         - {name: expression, in: query, schema: {type: string}, description: "an audience expression, e.g. tag:vip AND NOT tag:投诉"}
-        - {name: page, in: query, schema: {type: integer, minimum: 1}}
-        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
+        - page
+        - per_page
       responses:
         200:
           description: One page of contacts
           content:
             application/json:
-              schema:
-                type: object
-                properties:
-                  items: {type: array, items: {type: object}}
-                  total: {type: integer}
-                  page: {type: integer}
-        400:
-          description: A bad expression (with its position) or bad paging
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+              schema: Page
+        400: {description: A bad expression (with its position) or bad paging}
     """
     page, per_page = page_args(MAX_PER_PAGE)
     try:
@@ -143,21 +134,11 @@ def contacts_create():
                 attributes: {type: object, additionalProperties: {type: string}}
                 tags: {type: array, items: {type: string}}
       responses:
-        201:
-          description: The contact
-          content:
-            application/json:
-              schema: {type: object}
-        409:
-          description: The external id is taken
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        422:
-          description: A field is not valid (named in `field`)
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        201: {description: The contact}
+        400: BadRequest
+        403: Forbidden
+        409: {description: The external id is taken}
+        422: Invalid
     """
     require_role(*WRITERS)
     data = json_body()
@@ -177,19 +158,9 @@ def contacts_get(contact_id: int):
     ---
     get:
       summary: A contact with its tags and opt-outs
-      parameters:
-        - {name: contact_id, in: path, required: true, schema: {type: integer}}
       responses:
-        200:
-          description: The contact
-          content:
-            application/json:
-              schema: {type: object}
-        404:
-          description: No such contact
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The contact}
+        404: NotFound
     """
     return jsonify(contact_json(_contact(contact_id)))
 
@@ -200,29 +171,17 @@ def contacts_update(contact_id: int):
     ---
     patch:
       summary: Change the given fields; attributes are merged (null removes one)
-      parameters:
-        - {name: contact_id, in: path, required: true, schema: {type: integer}}
       requestBody:
         required: true
         content:
           application/json:
             schema: {type: object}
       responses:
-        200:
-          description: The contact
-          content:
-            application/json:
-              schema: {type: object}
-        404:
-          description: No such contact
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        422:
-          description: A field is not valid
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The contact}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
+        422: Invalid
     """
     require_role(*WRITERS)
     contact = _contact(contact_id)
@@ -274,11 +233,9 @@ def contacts_bulk():
                   updated: {type: integer}
                   unchanged: {type: integer}
                   errors: {type: array, items: {type: object}}
-        422:
-          description: Some contacts are not valid; nothing was written (errors name each by index)
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        400: BadRequest
+        403: Forbidden
+        422: {description: Some contacts are not valid; nothing was written (errors name each by index)}
     """
     require_role(*WRITERS)
     data = json_body()
@@ -303,8 +260,6 @@ def contacts_tag(contact_id: int):
     ---
     post:
       summary: Add tags to a contact (tags are created as needed)
-      parameters:
-        - {name: contact_id, in: path, required: true, schema: {type: integer}}
       requestBody:
         required: true
         content:
@@ -316,16 +271,10 @@ def contacts_tag(contact_id: int):
                 tags: {type: array, items: {type: string}}
                 source: {type: string}
       responses:
-        200:
-          description: The tags added and the contact's tags now
-          content:
-            application/json:
-              schema: {type: object}
-        404:
-          description: No such contact
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The tags added and the contact's tags now}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     contact = _contact(contact_id)
@@ -343,8 +292,6 @@ def contacts_untag(contact_id: int):
     ---
     post:
       summary: Remove tags from a contact
-      parameters:
-        - {name: contact_id, in: path, required: true, schema: {type: integer}}
       requestBody:
         required: true
         content:
@@ -355,16 +302,10 @@ def contacts_untag(contact_id: int):
               properties:
                 tags: {type: array, items: {type: string}}
       responses:
-        200:
-          description: The tags removed and the contact's tags now
-          content:
-            application/json:
-              schema: {type: object}
-        404:
-          description: No such contact
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The tags removed and the contact's tags now}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     contact = _contact(contact_id)
@@ -378,8 +319,6 @@ def contacts_opt_out(contact_id: int):
     ---
     post:
       summary: 'Opt a contact out of a channel (or back in with "opt_in": true)'
-      parameters:
-        - {name: contact_id, in: path, required: true, schema: {type: integer}}
       requestBody:
         required: true
         content:
@@ -392,21 +331,11 @@ def contacts_opt_out(contact_id: int):
                 source: {type: string, description: "how the contact asked (default: api)"}
                 opt_in: {type: boolean}
       responses:
-        200:
-          description: The contact's opt-outs now
-          content:
-            application/json:
-              schema: {type: object}
-        404:
-          description: No such contact
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        422:
-          description: Unknown channel
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The contact's opt-outs now}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
+        422: {description: Unknown channel}
     """
     require_role(*WRITERS)
     contact = _contact(contact_id)
@@ -430,19 +359,10 @@ def contacts_timeline(contact_id: int):
     get:
       summary: The newest events of a contact (tags, opt-outs, imports, RFM, deliveries, clicks, orders)
       parameters:
-        - {name: contact_id, in: path, required: true, schema: {type: integer}}
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500}}
       responses:
-        200:
-          description: Events, newest first
-          content:
-            application/json:
-              schema: {type: object}
-        404:
-          description: No such contact
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: "Events, newest first"}
+        404: NotFound
     """
     contact = _contact(contact_id)
     limit = request.args.get("limit", 100, type=int) or 100
@@ -461,11 +381,7 @@ def tags_list():
     get:
       summary: Every tag with its group and how many contacts carry it
       responses:
-        200:
-          description: Tags and groups
-          content:
-            application/json:
-              schema: {type: object}
+        200: {description: Tags and groups}
     """
     groups = {g.id: g.name for g in TagGroup.select()}
     return jsonify({"items": [{"id": t.id, "key": t.key, "name": t.name, "group": groups.get(t.group_id),
@@ -491,21 +407,11 @@ def tags_create():
                 key: {type: string, example: "渠道:门店"}
                 description: {type: string}
       responses:
-        201:
-          description: The tag
-          content:
-            application/json:
-              schema: {type: object}
-        409:
-          description: The tag exists
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        422:
-          description: Not a tag key
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        201: {description: The tag}
+        400: BadRequest
+        403: Forbidden
+        409: {description: The tag exists}
+        422: {description: Not a tag key}
     """
     require_role(*WRITERS)
     data = json_body()
@@ -550,11 +456,7 @@ def audience_count():
                 type: object
                 properties:
                   count: {type: integer}
-        400:
-          description: The expression has an error at `position` (0-based)
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        400: {description: The expression has an error at `position` (0-based)}
     """
     from campaigner.audience.expressions import count_audience
 
@@ -576,11 +478,7 @@ def segments_list():
     get:
       summary: Every saved segment with how many contacts it selects now
       responses:
-        200:
-          description: Segments
-          content:
-            application/json:
-              schema: {type: object}
+        200: {description: Segments}
     """
     return jsonify({"items": [segment_json(s) for s in Segment.select().order_by(Segment.name)]})
 
@@ -620,21 +518,10 @@ def segments_create():
                 channel: {type: string, nullable: true}
                 description: {type: string}
       responses:
-        201:
-          description: The segment with its count
-          content:
-            application/json:
-              schema: {type: object}
-        400:
-          description: The expression has an error at `position`
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        409:
-          description: The name is taken
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        201: {description: The segment with its count}
+        400: {description: The expression has an error at `position`}
+        403: Forbidden
+        409: {description: The name is taken}
     """
     require_role(*SEGMENT_WRITERS)
     segment = _save_segment(json_body(), None)
@@ -652,19 +539,9 @@ def segments_get(segment_id: int):
     ---
     get:
       summary: A saved segment and how many contacts it selects now
-      parameters:
-        - {name: segment_id, in: path, required: true, schema: {type: integer}}
       responses:
-        200:
-          description: The segment
-          content:
-            application/json:
-              schema: {type: object}
-        404:
-          description: No such segment
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The segment}
+        404: NotFound
     """
     return jsonify(segment_json(_segment(segment_id)))
 
@@ -675,29 +552,16 @@ def segments_update(segment_id: int):
     ---
     patch:
       summary: Change a segment's name, expression, channel or description
-      parameters:
-        - {name: segment_id, in: path, required: true, schema: {type: integer}}
       requestBody:
         required: true
         content:
           application/json:
             schema: {type: object}
       responses:
-        200:
-          description: The segment
-          content:
-            application/json:
-              schema: {type: object}
-        400:
-          description: The expression has an error at `position`
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        404:
-          description: No such segment
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The segment}
+        400: {description: The expression has an error at `position`}
+        403: Forbidden
+        404: NotFound
     """
     require_role(*SEGMENT_WRITERS)
     segment = _save_segment(json_body(), _segment(segment_id))
@@ -711,21 +575,12 @@ def segments_delete(segment_id: int):
     ---
     delete:
       summary: Delete a segment no campaign or calendar uses
-      parameters:
-        - {name: segment_id, in: path, required: true, schema: {type: integer}}
       responses:
         204:
           description: Deleted
-        404:
-          description: No such segment
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        409:
-          description: A campaign or calendar uses it
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        403: Forbidden
+        404: NotFound
+        409: {description: A campaign or calendar uses it}
     """
     require_role(*SEGMENT_WRITERS)
     segment = _segment(segment_id)
@@ -799,16 +654,10 @@ def orders_create():
                 source: {type: string}
                 orders: {type: array, items: {type: object}}
       responses:
-        201:
-          description: The orders recorded
-          content:
-            application/json:
-              schema: {type: object}
-        422:
-          description: An order is not valid (nothing was recorded)
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        201: {description: The orders recorded}
+        400: BadRequest
+        403: Forbidden
+        422: {description: An order is not valid (nothing was recorded)}
     """
     require_role(*WRITERS)
     data = json_body()
@@ -847,19 +696,11 @@ def orders_list():
       summary: Orders, newest first, optionally of one contact
       parameters:
         - {name: contact_id, in: query, schema: {type: integer}}
-        - {name: page, in: query, schema: {type: integer, minimum: 1}}
-        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
+        - page
+        - per_page
       responses:
-        200:
-          description: One page of orders
-          content:
-            application/json:
-              schema: {type: object}
-        400:
-          description: Bad paging
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: One page of orders, content: {application/json: {schema: Page}}}
+        400: BadRequest
     """
     page, per_page = page_args(MAX_PER_PAGE)
     query = Order.select().order_by(Order.occurred_at.desc(), Order.id.desc())
@@ -879,11 +720,7 @@ def rfm_get():
     get:
       summary: Each RFM class's size and GMV share, the super users and the thresholds used
       responses:
-        200:
-          description: The report (null before the first computation)
-          content:
-            application/json:
-              schema: {type: object}
+        200: {description: The report (null before the first computation)}
     """
     return jsonify({"report": rfm.last_report(), "configured_thresholds": rfm.configured_thresholds()})
 
@@ -907,16 +744,9 @@ def rfm_recompute():
                     frequency: {type: number, nullable: true}
                     monetary: {type: number, nullable: true}
       responses:
-        200:
-          description: The new report
-          content:
-            application/json:
-              schema: {type: object}
-        422:
-          description: A threshold is not a number of zero or more
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: The new report}
+        403: Forbidden
+        422: {description: A threshold is not a number of zero or more}
     """
     require_role(*WRITERS)
     data = request.get_json(silent=True) or {}

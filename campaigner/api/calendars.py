@@ -152,15 +152,15 @@ def calendars_create():
                 kind: {type: string, enum: [moments, community]}
                 channel: {type: string}
                 audience: {type: string, description: an audience expression}
-                segment_id: {type: integer, description: a saved segment, used when audience is empty}
+                segment_id: {type: integer, description: "a saved segment, used when audience is empty"}
                 groups: {type: array, items: {type: string}, description: tag keys of the chat groups (community)}
                 timezone: {type: string, example: Asia/Shanghai}
                 min_gap_minutes: {type: integer, description: touches to one audience closer than this are flagged}
       responses:
-        201: {description: The calendar, content: {application/json: {schema: {type: object}}}}
-        400: {description: A malformed body, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        403: {description: Not an editor, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        422: {description: Invalid fields (see fields), content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        201: {description: The calendar}
+        400: BadRequest
+        403: Forbidden
+        422: Invalid
     """
     require_role(*WRITERS)
     calendar = _save_calendar(_calendar_data(json_body()), None)
@@ -174,10 +174,9 @@ def calendars_get(calendar_id: int):
     ---
     get:
       summary: A calendar, its slots and (for editors) its feed address
-      parameters: [{name: calendar_id, in: path, required: true, schema: {type: integer}}]
       responses:
-        200: {description: The calendar, content: {application/json: {schema: {type: object}}}}
-        404: {description: No such calendar, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The calendar}
+        404: NotFound
     """
     return jsonify(calendar_json(_calendar(calendar_id), full=True))
 
@@ -188,12 +187,13 @@ def calendars_update(calendar_id: int):
     ---
     patch:
       summary: Change some of a calendar's fields
-      parameters: [{name: calendar_id, in: path, required: true, schema: {type: integer}}]
       requestBody: {required: true, content: {application/json: {schema: {type: object}}}}
       responses:
-        200: {description: The calendar, content: {application/json: {schema: {type: object}}}}
-        404: {description: No such calendar, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        422: {description: Invalid fields, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The calendar}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
+        422: Invalid
     """
     require_role(*WRITERS)
     calendar = _calendar(calendar_id)
@@ -208,10 +208,10 @@ def calendars_rotate_feed(calendar_id: int):
     ---
     post:
       summary: Rotate the calendar's secret feed token
-      parameters: [{name: calendar_id, in: path, required: true, schema: {type: integer}}]
       responses:
         200: {description: The new feed address, content: {application/json: {schema: {type: object, properties: {feed_url: {type: string}}}}}}
-        404: {description: No such calendar, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     calendar = _calendar(calendar_id)
@@ -226,7 +226,6 @@ def calendars_add_slot(calendar_id: int):
     ---
     post:
       summary: Add a weekly slot (weekday 0 = Monday, time HH:MM in the calendar's zone)
-      parameters: [{name: calendar_id, in: path, required: true, schema: {type: integer}}]
       requestBody:
         required: true
         content:
@@ -242,9 +241,10 @@ def calendars_add_slot(calendar_id: int):
                 content_id: {type: integer, description: fixed content}
                 rotation_tag: {type: string, description: or rotate through approved content with this tag}
       responses:
-        201: {description: The slot, content: {application/json: {schema: {type: object}}}}
-        400: {description: Invalid slot, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        404: {description: No such calendar, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        201: {description: The slot}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     calendar = _calendar(calendar_id)
@@ -266,12 +266,10 @@ def calendars_delete_slot(calendar_id: int, slot_id: int):
     ---
     delete:
       summary: Remove a weekly slot
-      parameters:
-        - {name: calendar_id, in: path, required: true, schema: {type: integer}}
-        - {name: slot_id, in: path, required: true, schema: {type: integer}}
       responses:
         204: {description: Removed}
-        404: {description: No such slot, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     slot = found(WeeklySlot.get_or_none(WeeklySlot.id == slot_id, WeeklySlot.calendar == _calendar(calendar_id)),
@@ -286,7 +284,6 @@ def calendars_apply(calendar_id: int):
     ---
     post:
       summary: Create draft entries for every slot in `weeks` weeks from the week of `start`; existing ones are kept
-      parameters: [{name: calendar_id, in: path, required: true, schema: {type: integer}}]
       requestBody:
         required: true
         content:
@@ -303,7 +300,9 @@ def calendars_apply(calendar_id: int):
           content:
             application/json:
               schema: {type: object, properties: {created: {type: integer}, existing: {type: integer}, entry_ids: {type: array, items: {type: integer}}}}
-        400: {description: A bad range or an empty template, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: {description: A bad range or an empty template}
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     calendar = _calendar(calendar_id)
@@ -324,12 +323,12 @@ def calendars_entries(calendar_id: int):
     get:
       summary: Entries from `start` (inclusive) to `end` (exclusive), local dates; default the current week
       parameters:
-        - {name: calendar_id, in: path, required: true, schema: {type: integer}}
         - {name: start, in: query, schema: {type: string, format: date}}
         - {name: end, in: query, schema: {type: string, format: date}}
       responses:
         200: {description: The entries, content: {application/json: {schema: {type: object, properties: {entries: {type: array, items: {type: object}}}}}}}
-        400: {description: Bad dates, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
+        404: NotFound
     """
     calendar = _calendar(calendar_id)
     try:
@@ -355,7 +354,6 @@ def calendars_create_entry(calendar_id: int):
     ---
     post:
       summary: Add a draft entry at a local date and time
-      parameters: [{name: calendar_id, in: path, required: true, schema: {type: integer}}]
       requestBody:
         required: true
         content:
@@ -370,8 +368,10 @@ def calendars_create_entry(calendar_id: int):
                 content_id: {type: integer}
                 notes: {type: string}
       responses:
-        201: {description: The entry, content: {application/json: {schema: {type: object}}}}
-        400: {description: Invalid entry, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        201: {description: The entry}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     calendar = _calendar(calendar_id)
@@ -392,10 +392,9 @@ def entries_get(entry_id: int):
     ---
     get:
       summary: An entry with its status, campaign and conflicts
-      parameters: [{name: entry_id, in: path, required: true, schema: {type: integer}}]
       responses:
-        200: {description: The entry, content: {application/json: {schema: {type: object}}}}
-        404: {description: No such entry, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The entry}
+        404: NotFound
     """
     entry = _entry(entry_id)
     found = find_conflicts(entry.send_at, entry.send_at + dt.timedelta(seconds=1), [entry.calendar_id])
@@ -411,7 +410,6 @@ def entries_update(entry_id: int):
     ---
     patch:
       summary: Change theme/notes, content_id (null for none), or date+time (a move; reschedules its campaign)
-      parameters: [{name: entry_id, in: path, required: true, schema: {type: integer}}]
       requestBody:
         required: true
         content:
@@ -425,9 +423,11 @@ def entries_update(entry_id: int):
                 date: {type: string, format: date}
                 time: {type: string}
       responses:
-        200: {description: The entry, content: {application/json: {schema: {type: object}}}}
-        400: {description: A malformed change, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        409: {description: The entry's state forbids it (scheduled, started), content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The entry}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
+        409: {description: "The entry's state forbids it (scheduled, started)"}
     """
     require_role(*WRITERS)
     entry = _entry(entry_id)
@@ -460,10 +460,11 @@ def entries_delete(entry_id: int):
     ---
     delete:
       summary: Delete a draft entry
-      parameters: [{name: entry_id, in: path, required: true, schema: {type: integer}}]
       responses:
         204: {description: Deleted}
-        409: {description: It is scheduled, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
+        409: {description: It is scheduled}
     """
     require_role(*WRITERS)
     entry = _entry(entry_id)
@@ -492,10 +493,11 @@ def entries_approve(entry_id: int):
     ---
     post:
       summary: Publish an entry through the campaign engine (its content must be approved)
-      parameters: [{name: entry_id, in: path, required: true, schema: {type: integer}}]
       responses:
-        200: {description: The scheduled entry with its campaign_id, content: {application/json: {schema: {type: object}}}}
-        409: {description: It can't be scheduled (no approved content, time passed, already scheduled), content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The scheduled entry with its campaign_id}
+        403: Forbidden
+        404: NotFound
+        409: {description: "It can't be scheduled (no approved content, time passed, already scheduled)"}
     """
     return _action(entry_id, lambda e: publishing.approve_entry(e, user=g.api_user), "scheduled")
 
@@ -506,10 +508,11 @@ def entries_unschedule(entry_id: int):
     ---
     post:
       summary: Cancel the entry's campaign before it sends; the entry is a draft again
-      parameters: [{name: entry_id, in: path, required: true, schema: {type: integer}}]
       responses:
-        200: {description: The draft entry, content: {application/json: {schema: {type: object}}}}
-        409: {description: It is not scheduled or has started sending, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The draft entry}
+        403: Forbidden
+        404: NotFound
+        409: {description: It is not scheduled or has started sending}
     """
     return _action(entry_id, lambda e: publishing.unschedule_entry(e, user=g.api_user), "unscheduled")
 
@@ -520,14 +523,15 @@ def entries_swap(entry_id: int):
     ---
     post:
       summary: Exchange this entry's time with another's
-      parameters: [{name: entry_id, in: path, required: true, schema: {type: integer}}]
       requestBody:
         required: true
         content: {application/json: {schema: {type: object, required: [other_id], properties: {other_id: {type: integer}}}}}
       responses:
-        200: {description: This entry after the swap, content: {application/json: {schema: {type: object}}}}
-        404: {description: No such entry, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        409: {description: One of them can no longer move, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: This entry after the swap}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
+        409: {description: One of them can no longer move}
     """
     other = _entry(_int(json_body(), "other_id", 0) or 0)
     return _action(entry_id, lambda e: publishing.swap_entries(e, other, user=g.api_user), "swapped")

@@ -72,11 +72,11 @@ def campaigns_list():
       summary: 'List campaigns (recurring runs are listed under their parent''s id with parent_id)'
       parameters:
         - {name: status, in: query, schema: {type: string, enum: [draft, scheduled, running, paused, completed, cancelled]}}
-        - {name: before, in: query, schema: {type: integer}, description: keyset cursor (the last id of the previous page)}
+        - before
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
       responses:
         200: {description: "{campaigns: [...], next: cursor or null}"}
-        400: {description: bad filter, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
     """
     query = Campaign.select().order_by(Campaign.id.desc())
     status = request.args.get("status")
@@ -124,9 +124,10 @@ def campaigns_create():
                 schedule: {type: boolean}
       responses:
         201: {description: the campaign}
-        403: {description: not an editor, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        409: {description: content not approved (with schedule), content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        422: {description: invalid field, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
+        403: Forbidden
+        409: {description: content not approved (with schedule)}
+        422: Invalid
     """
     require_role(*BUILDERS)
     data = json_body()
@@ -159,11 +160,9 @@ def campaigns_get(campaign_id: int):
     ---
     get:
       summary: 'A campaign with targeted, sent, failed, skipped (by reason), deferred, unknown and progress'
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: the campaign}
-        404: {description: no such campaign, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        404: NotFound
     """
     return jsonify(campaign_json(_campaign(campaign_id)))
 
@@ -175,11 +174,10 @@ def campaigns_dry_run(campaign_id: int):
     get:
       summary: 'Who would get what on which channel, who would be skipped and why'
       parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500}}
       responses:
         200: {description: "{targeted, by_channel, skipped, deferred, sample: [...]}"}
-        404: {description: no such campaign, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        404: NotFound
     """
     result = services.dry_run(_campaign(campaign_id), limit=limit_arg(500))
     result["at"] = iso_utc(result["at"])
@@ -204,11 +202,11 @@ def campaigns_schedule(campaign_id: int):
     ---
     post:
       summary: 'Schedule a draft campaign (its content must be approved)'
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: the campaign}
-        409: {description: not a draft, or content not approved, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
+        409: {description: "not a draft, or content not approved"}
     """
     return _action(campaign_id, BUILDERS, lambda c: services.schedule_campaign(c, g.api_user))
 
@@ -219,11 +217,11 @@ def campaigns_pause(campaign_id: int):
     ---
     post:
       summary: 'Pause a scheduled or running campaign (ops); optional JSON {"reason"}'
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: the campaign}
-        409: {description: not pausable, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
+        409: {description: not pausable}
     """
     data = request.get_json(silent=True) or {}
     reason = str(data.get("reason", ""))[:500] if isinstance(data, dict) else ""
@@ -236,11 +234,11 @@ def campaigns_resume(campaign_id: int):
     ---
     post:
       summary: 'Resume a paused campaign (ops)'
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: the campaign}
-        409: {description: not paused, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
+        409: {description: not paused}
     """
     return _action(campaign_id, OPERATORS, lambda c: services.resume_campaign(c, g.api_user))
 
@@ -251,11 +249,11 @@ def campaigns_cancel(campaign_id: int):
     ---
     post:
       summary: 'Cancel a campaign (ops); nothing not yet handed to a channel is sent'
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: the campaign}
-        409: {description: already completed or cancelled, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
+        409: {description: already completed or cancelled}
     """
     return _action(campaign_id, OPERATORS, lambda c: services.cancel_campaign(c, g.api_user))
 
@@ -266,12 +264,13 @@ def campaigns_reschedule(campaign_id: int):
     ---
     post:
       summary: 'Move a campaign that has not started; JSON {"send_at", "timezone"}'
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: the campaign}
-        409: {description: already started, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        422: {description: bad time, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
+        409: {description: already started}
+        422: {description: bad time}
     """
     data = json_body()
     send_at = _send_at(data.get("send_at"), data.get("timezone"))

@@ -68,25 +68,15 @@ def content_list():
         - {name: tag, in: query, schema: {type: string}}
         - {name: status, in: query, schema: {type: string, enum: [draft, approved, archived]}}
         - {name: channel, in: query, schema: {type: string}, description: items with a variant for this channel}
-        - {name: page, in: query, schema: {type: integer, minimum: 1}}
+        - page
         - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
       responses:
         200:
           description: One page of items (without bodies)
           content:
             application/json:
-              schema:
-                type: object
-                properties:
-                  items: {type: array, items: {type: object}}
-                  total: {type: integer}
-                  page: {type: integer}
-                  pages: {type: integer}
-        400:
-          description: A bad filter
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+              schema: {allOf: [Page, {properties: {pages: {type: integer}}}]}
+        400: BadRequest
     """
     args = request.args
     if args.get("kind") and args["kind"] not in KINDS:
@@ -123,18 +113,10 @@ def content_create():
                 body: {type: string, description: "Markdown; personalise with {{ field }} or {{ field | default }}"}
                 variants: {type: object, additionalProperties: {type: string}}
       responses:
-        201: {description: The item, with sanitized html}
-        400:
-          description: Not a JSON object, or unknown fields
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        403: {description: Only editors write content}
-        422:
-          description: Invalid fields, each with its reason in `fields`
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        201: {description: "The item, with sanitized html"}
+        400: BadRequest
+        403: Forbidden
+        422: Invalid
     """
     require_role(*WRITERS)
     data = _content_fields(json_body())
@@ -156,11 +138,7 @@ def content_get(key):
         - {name: key, in: path, required: true, schema: {type: string}, description: id or slug}
       responses:
         200: {description: The item}
-        404:
-          description: No such item
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        404: NotFound
     """
     return jsonify(item_json(_item(key)))
 
@@ -174,8 +152,6 @@ def content_update(key):
       description: >
         Pass `version` (the version you read) to be refused with 409 when someone
         saved the item since; fields left out keep their values.
-      parameters:
-        - {name: key, in: path, required: true, schema: {type: string}}
       requestBody:
         required: true
         content:
@@ -192,9 +168,11 @@ def content_update(key):
                 variants: {type: object, additionalProperties: {type: string}}
       responses:
         200: {description: The item; `changed` says whether a new version was written}
-        404: {description: No such item}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
         409: {description: Someone saved the item since `version`}
-        422: {description: Invalid fields}
+        422: Invalid
     """
     require_role(*WRITERS)
     item = _item(key)
@@ -222,11 +200,10 @@ def content_delete(key):
     ---
     delete:
       summary: Delete an item and its versions (refused while a campaign uses it)
-      parameters:
-        - {name: key, in: path, required: true, schema: {type: string}}
       responses:
         204: {description: Deleted}
-        404: {description: No such item}
+        403: Forbidden
+        404: NotFound
         409: {description: A campaign uses it; archive it instead}
     """
     require_role(*WRITERS)
@@ -245,8 +222,6 @@ def content_status(key):
     ---
     post:
       summary: Change an item's status (draft → approved → archived; only approved content is sent)
-      parameters:
-        - {name: key, in: path, required: true, schema: {type: string}}
       requestBody:
         required: true
         content:
@@ -258,7 +233,9 @@ def content_status(key):
                 status: {type: string, enum: [draft, approved, archived]}
       responses:
         200: {description: The item}
-        404: {description: No such item}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
         409: {description: This status cannot follow the current one}
     """
     require_role(*WRITERS)
@@ -279,11 +256,9 @@ def content_versions(key):
     ---
     get:
       summary: Every saved version of an item, newest first (who, when, what)
-      parameters:
-        - {name: key, in: path, required: true, schema: {type: string}}
       responses:
         200: {description: The versions}
-        404: {description: No such item}
+        404: NotFound
     """
     item = _item(key)
     rows = item.versions.order_by(ContentVersion.number.desc())
@@ -302,12 +277,10 @@ def content_version(key, number):
     get:
       summary: A saved version, and its diff against another one (default the one before)
       parameters:
-        - {name: key, in: path, required: true, schema: {type: string}}
-        - {name: number, in: path, required: true, schema: {type: integer}}
         - {name: against, in: query, schema: {type: integer}}
       responses:
         200: {description: The version and `diff` (unified diff lines per field)}
-        404: {description: No such item or version}
+        404: NotFound
     """
     item = _item(key)
     shown = _version(item, number)
@@ -324,12 +297,10 @@ def content_restore(key, number):
     ---
     post:
       summary: Make an old version current again (the restore is itself a new version)
-      parameters:
-        - {name: key, in: path, required: true, schema: {type: string}}
-        - {name: number, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: The item as restored}
-        404: {description: No such item or version}
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     item = _item(key)
@@ -357,11 +328,9 @@ def content_previews(key):
     ---
     get:
       summary: How each registered channel shows the item, with the channel's limit warnings
-      parameters:
-        - {name: key, in: path, required: true, schema: {type: string}}
       responses:
         200: {description: "`previews`: channel, format, text, sanitized html, length, warnings"}
-        404: {description: No such item}
+        404: NotFound
     """
     item = _item(key)
     return jsonify(_previews_json(item.title, item.body, item.variants))
@@ -385,7 +354,7 @@ def content_preview():
                 variants: {type: object, additionalProperties: {type: string}}
       responses:
         200: {description: The previews and any unknown personalisation fields}
-        400: {description: Not a JSON object}
+        400: BadRequest
     """
     data = json_body()
     variants = data.get("variants") or {}
@@ -414,7 +383,8 @@ def content_import():
                 files: {type: object, additionalProperties: {type: string}, description: "file name -> its text"}
       responses:
         200: {description: "`created`, `updated`, `unchanged` slugs and `errors` [file, reason]"}
-        400: {description: Not a map of file names to texts}
+        400: BadRequest
+        403: Forbidden
     """
     require_role(*WRITERS)
     files = json_body().get("files")
@@ -439,7 +409,7 @@ def content_export():
         - {name: status, in: query, schema: {type: string, enum: [draft, approved, archived]}}
       responses:
         200: {description: "`files`: file name -> text"}
-        400: {description: Unknown status}
+        400: BadRequest
     """
     items = ContentItem.select().order_by(ContentItem.slug)
     status = request.args.get("status")
@@ -467,6 +437,7 @@ def content_media_list():
         - {name: content, in: query, schema: {type: string}, description: only images of this item}
       responses:
         200: {description: The images}
+        404: NotFound
     """
     rows = Media.select().order_by(Media.uploaded_at.desc())
     if request.args.get("content"):
@@ -492,7 +463,9 @@ def content_media_upload():
                 content: {type: string, description: id or slug of the item it belongs to}
       responses:
         201: {description: The stored image}
-        400: {description: No file, or not an accepted image}
+        400: {description: "No file, or not an accepted image"}
+        403: Forbidden
+        404: NotFound
     """
     require_role(*WRITERS)
     upload = request.files.get("file")
@@ -539,6 +512,7 @@ def content_fields_put():
       responses:
         200: {description: The fields}
         400: {description: A name that is not a field name}
+        403: Forbidden
     """
     require_role(*WRITERS)
     names = json_body().get("declared")

@@ -21,11 +21,6 @@ def me():
                   id: {type: integer}
                   email: {type: string}
                   role: {type: string}
-        401:
-          description: No valid token
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
     """
     user = g.api_user
     return jsonify({"id": user.id, "email": user.email, "name": user.name, "role": user.role})

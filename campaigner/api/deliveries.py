@@ -37,14 +37,14 @@ def deliveries_list():
         - {name: calendar, in: query, schema: {type: integer}}
         - {name: channel, in: query, schema: {type: string}}
         - {name: status, in: query, schema: {type: string, enum: [queued, sending, sent, failed, skipped, deferred, unknown, cancelled]}}
-        - {name: contact, in: query, schema: {type: string}, description: contact id, email, phone or external id}
+        - {name: contact, in: query, schema: {type: string}, description: "contact id, email, phone or external id"}
         - {name: since, in: query, schema: {type: string, format: date-time}, description: created at or after (UTC)}
         - {name: until, in: query, schema: {type: string, format: date-time}, description: created before (UTC)}
-        - {name: before, in: query, schema: {type: integer}, description: cursor from the previous page's next}
+        - before
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500}}
       responses:
         200: {description: "{deliveries: [...], next: cursor or null}"}
-        400: {description: a filter has a bad value, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
     """
     filters, errors = delivery_log.LogFilter.from_args(request.args)
     if errors:
@@ -59,11 +59,9 @@ def deliveries_get(delivery_id: int):
     ---
     get:
       summary: 'A delivery and its events (errors, retries, deferrals, unknown outcomes)'
-      parameters:
-        - {name: delivery_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: the delivery}
-        404: {description: no such delivery, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        404: NotFound
     """
     delivery = _delivery(delivery_id)
     [item] = delivery_log.describe([delivery])
@@ -80,12 +78,11 @@ def deliveries_retry(delivery_id: int):
     ---
     post:
       summary: 'Queue a failed delivery again with the same idempotency key (ops); an unknown one only with {"confirm_unknown": true}'
-      parameters:
-        - {name: delivery_id, in: path, required: true, schema: {type: integer}}
       responses:
         200: {description: "{retried: 1}"}
-        404: {description: no such delivery, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        409: {description: not failed, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        403: Forbidden
+        404: NotFound
+        409: {description: not failed}
     """
     require_role(*OPERATORS)
     delivery = _delivery(delivery_id)
@@ -105,7 +102,9 @@ def deliveries_retry_failed():
       summary: 'Queue every failed delivery of a campaign again (ops); JSON {"campaign_id"}'
       responses:
         200: {description: "{retried: n}"}
-        422: {description: no campaign id, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
+        403: Forbidden
+        422: {description: no campaign id}
     """
     require_role(*OPERATORS)
     data = json_body()

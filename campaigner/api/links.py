@@ -75,19 +75,15 @@ def links_list():
     get:
       summary: List manual short links, newest first
       parameters:
-        - {name: q, in: query, schema: {type: string}, description: matches label, code or target}
-        - {name: page, in: query, schema: {type: integer, minimum: 1}}
-        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
+        - {name: q, in: query, schema: {type: string}, description: "matches label, code or target"}
+        - page
+        - per_page
       responses:
         200:
           description: A page of links
           content:
             application/json:
-              schema:
-                type: object
-                properties:
-                  total: {type: integer}
-                  items: {type: array, items: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}}
+              schema: {allOf: [Page, {properties: {items: {type: array, items: ShortLink}}}]}
     """
     page, per_page = page_args(MAX_PER_PAGE)
     links, total = manual_links(request.args.get("q", "").strip(), page, per_page)
@@ -115,14 +111,10 @@ def links_create():
                 expires_at: {type: string, format: date-time, nullable: true, description: "ISO 8601; UTC without an offset; null: never"}
                 expires_in_days: {type: integer, minimum: 1, maximum: 3650, nullable: true}
       responses:
-        201:
-          description: The new link
-          content:
-            application/json:
-              schema: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}
-        400: {description: Bad request, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        403: {description: The token's role may not make links, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        422: {description: The target is not acceptable, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        201: {description: The new link, content: {application/json: {schema: ShortLink}}}
+        400: BadRequest
+        403: Forbidden
+        422: {description: The target is not acceptable}
     """
     require_role(*WRITERS)
     data = json_body()
@@ -145,11 +137,9 @@ def links_get(code: str):
     ---
     get:
       summary: A short link and its click counts
-      parameters:
-        - {name: code, in: path, required: true, schema: {type: string}}
       responses:
-        200: {description: The link, content: {application/json: {schema: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}}}}
-        404: {description: No such code, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The link, content: {application/json: {schema: ShortLink}}}
+        404: NotFound
     """
     return jsonify(link_json(_link(code)))
 
@@ -160,8 +150,6 @@ def links_update(code: str):
     ---
     patch:
       summary: Change a manual short link
-      parameters:
-        - {name: code, in: path, required: true, schema: {type: string}}
       requestBody:
         required: true
         content:
@@ -174,10 +162,11 @@ def links_update(code: str):
                 expires_at: {type: string, format: date-time, nullable: true}
                 expires_in_days: {type: integer, nullable: true}
       responses:
-        200: {description: The changed link, content: {application/json: {schema: {type: object, description: "a short link: id, code, short_url, target, label, kind, channel, campaign_id, expires_at, expired, clicks, unique_visitors, bot_clicks"}}}}
-        403: {description: Not allowed, or a campaign's link, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        404: {description: No such code, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        422: {description: The target is not acceptable, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        200: {description: The changed link, content: {application/json: {schema: ShortLink}}}
+        400: BadRequest
+        403: {description: "Not allowed, or a campaign's link"}
+        404: NotFound
+        422: {description: The target is not acceptable}
     """
     require_role(*WRITERS)
     link = _link(code)
@@ -210,7 +199,6 @@ def links_clicks(code: str):
     get:
       summary: A link's clicks per local day
       parameters:
-        - {name: code, in: path, required: true, schema: {type: string}}
         - {name: days, in: query, schema: {type: integer, minimum: 1, maximum: 366}, description: "how many days back (default 30)"}
       responses:
         200:
@@ -223,7 +211,7 @@ def links_clicks(code: str):
                   days:
                     type: array
                     items: {type: object, properties: {day: {type: string, format: date}, clicks: {type: integer}, unique_visitors: {type: integer}}}
-        404: {description: No such code, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        404: NotFound
     """
     from campaigner.runtime import current_runtime
 
@@ -242,8 +230,6 @@ def campaign_link_expiry(campaign_id: int):
     ---
     put:
       summary: Set a campaign's short-link expiry (days; null for the default of the instance)
-      parameters:
-        - {name: campaign_id, in: path, required: true, schema: {type: integer}}
       requestBody:
         required: true
         content:
@@ -260,8 +246,10 @@ def campaign_link_expiry(campaign_id: int):
           content:
             application/json:
               schema: {type: object, properties: {campaign_id: {type: integer}, days: {type: integer, nullable: true}, redated: {type: integer}}}
-        404: {description: No such campaign, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
-        422: {description: Days out of range, content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}}
+        400: BadRequest
+        403: Forbidden
+        404: NotFound
+        422: {description: Days out of range}
     """
     require_role(*WRITERS)
     if not Campaign.select().where(Campaign.id == campaign_id).exists():

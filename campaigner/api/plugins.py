@@ -59,11 +59,7 @@ def plugins_list():
                   plugins: {type: array, items: {type: object}}
                   channels: {type: array, items: {type: object}}
                   errors: {type: array, items: {type: object}}
-        403:
-          description: Role not allowed
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        403: Forbidden
     """
     require_role("developer", "ops")
     return jsonify(plugin_report(_manager()))
@@ -75,8 +71,6 @@ def channel_config(name: str):
     ---
     get:
       summary: Read a channel's settings
-      parameters:
-        - {name: name, in: path, required: true, schema: {type: string}}
       responses:
         200:
           description: Masked settings, fields set by the environment, problems, schema
@@ -89,11 +83,8 @@ def channel_config(name: str):
                   config: {type: object}
                   from_environment: {type: array, items: {type: string}}
                   problems: {type: object}
-        404:
-          description: No such channel
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        403: Forbidden
+        404: NotFound
     """
     require_role("developer", "ops")
     return jsonify(_config_view(_channel(name)))
@@ -106,24 +97,16 @@ def channel_config_save(name: str):
     put:
       summary: Change a channel's settings
       description: Needs the developer or admin role. Validated against the channel's schema.
-      parameters:
-        - {name: name, in: path, required: true, schema: {type: string}}
       requestBody:
         required: true
         content:
           application/json:
             schema: {type: object, additionalProperties: true}
       responses:
-        200:
-          description: The saved settings, masked
-          content:
-            application/json:
-              schema: {type: object}
-        400:
-          description: Invalid settings; `fields` maps each bad field to what is wrong
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        200: {description: "The saved settings, masked"}
+        400: {description: Invalid settings; `fields` maps each bad field to what is wrong}
+        403: Forbidden
+        404: NotFound
     """
     require_role("developer")
     channel = _channel(name)
@@ -149,8 +132,6 @@ def channel_test(name: str):
     post:
       summary: Send a test message
       description: Needs the developer or admin role. Nothing is recorded as a delivery.
-      parameters:
-        - {name: name, in: path, required: true, schema: {type: string}}
       requestBody:
         required: true
         content:
@@ -173,16 +154,10 @@ def channel_test(name: str):
                   provider_id: {type: string, nullable: true}
                   to: {type: string}
                   body: {type: string}
-        400:
-          description: Bad request or the channel's settings are invalid
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
-        422:
-          description: The channel did not send it; `transient` says whether trying later may work
-          content:
-            application/json:
-              schema: {$ref: '#/components/schemas/Error'}
+        400: {description: Bad request or the channel's settings are invalid}
+        403: Forbidden
+        404: NotFound
+        422: {description: The channel did not send it; `transient` says whether trying later may work}
     """
     require_role("developer")
     channel = _channel(name)
