@@ -20,6 +20,7 @@ Export writes the same format, so export → import round-trips.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,22 @@ from campaigner.settings_store import get_value, set_value
 
 FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.S | re.M)
 FRONT_MATTER_KEYS = ("title", "slug", "kind", "tags", "status", "variants")
-SAMPLE_LIBRARY = Path(__file__).resolve().parent.parent.parent / "content"
 SAMPLE_LOADED = "content.sample_library_loaded"
+
+
+def sample_library_dir() -> Path | None:
+    """Where the sample library is installed, or None when it is not.
+
+    The library is the repository's top-level ``content/`` folder, which pyproject.toml
+    ships as the package ``campaigner_samples``, so a plain ``pip install .`` has it as
+    well as an editable install; it is Markdown only (a namespace package, no code).
+    """
+    spec = importlib.util.find_spec("campaigner_samples")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else None
+
+
+SAMPLE_LIBRARY = sample_library_dir()
 
 
 @dataclass
@@ -204,8 +219,9 @@ def load_sample_library(directory=None, echo=print) -> ImportReport | None:
     """On the first start, import the sample library; remembered, so deleted samples stay deleted."""
     if get_value(SAMPLE_LOADED):
         return None
-    directory = Path(directory or SAMPLE_LIBRARY)
-    if not directory.is_dir():
+    directory = Path(directory) if directory else sample_library_dir()
+    if directory is None or not directory.is_dir():
+        echo("No sample content library is installed; the library starts empty.")
         return None
     report = import_directory(directory)
     set_value(SAMPLE_LOADED, True)
