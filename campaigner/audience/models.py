@@ -136,7 +136,9 @@ class ImportJob(BaseModel):
     encoding = peewee.CharField(default="")
     mapping = JSONField(default=dict)  # column header -> target field
     skip_bad_rows = peewee.BooleanField(default=False)
-    status = peewee.CharField(default="uploaded")  # uploaded, done, rejected, failed
+    # uploaded (to map; also a rejected run, which keeps its errors), queued, running, done, failed
+    # (nothing written; `message` says why). The worker's run goes queued -> running -> done/uploaded/failed.
+    status = peewee.CharField(default="uploaded")
     total_rows = peewee.IntegerField(default=0)
     created = peewee.IntegerField(default=0)
     updated = peewee.IntegerField(default=0)
@@ -145,6 +147,12 @@ class ImportJob(BaseModel):
     created_by = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     created_at = peewee.DateTimeField(default=utcnow)
     finished_at = peewee.DateTimeField(null=True)
+    processed_rows = peewee.IntegerField(default=0)  # rows read so far by the running import
+    # The last sign of life of the worker running it (queued: when it was queued). The sweeper fails a
+    # running job that shows none for a while, and enqueues a queued one again.
+    heartbeat_at = peewee.DateTimeField(null=True)
+    claim = peewee.CharField(default="")  # the token of the run that holds the job; a run that lost it writes nothing
+    message = peewee.TextField(default="")  # why it failed
 
 
 MODELS = [Contact, TagGroup, Tag, ContactTag, OptOut, Segment, Order, ContactEvent, ImportJob]
