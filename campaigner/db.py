@@ -2,6 +2,11 @@
 
 Models bind to `database` at import; `connect_database` points it at SQLite or
 PostgreSQL when an app (or a worker) starts. Nothing here imports Flask.
+
+PostgreSQL connections come from a pool: opening one (TCP, authentication, a
+new server process) costs milliseconds, as much as serving a whole page. Each
+thread checks one out on `connect()` and `close()` hands it back for the next
+request or task; `close_all_connections` really closes them.
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect as connect_url
+from playhouse.pool import PooledDatabase
 
 database = peewee.DatabaseProxy()
 
@@ -24,15 +30,45 @@ SQLITE_PRAGMAS = {
 }
 
 
-def connect_database(url: str) -> peewee.Database:
-    """Point the shared proxy at the database named by `url` and return it."""
+# A pooled connection is replaced once it is this old, so a restarted server or a
+# changed server setting reaches every connection within minutes.
+POOL_STALE_SECONDS = 300
+# With all `pool_size` connections checked out, a thread waits this long for one
+# to come back before its request or task fails.
+POOL_WAIT_SECONDS = 10
+
+
+def connect_database(url: str, pool_size: int = 20) -> peewee.Database:
+    """Point the shared proxy at the database named by `url` and return it.
+
+    PostgreSQL gets a pool of at most `pool_size` connections per process.
+    SQLite opens a file, which costs little, so it is not pooled.
+    """
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         db = connect_url(url, pragmas=SQLITE_PRAGMAS, timeout=15)
     else:
-        db = connect_url(url)
+        db = connect_url(f"{scheme}+pool{url[len(scheme):]}", max_connections=pool_size,
+                         stale_timeout=POOL_STALE_SECONDS, timeout=POOL_WAIT_SECONDS)
+    previous = database.obj
     database.initialize(db)
+    if isinstance(previous, PooledDatabase) and previous is not db:
+        # Nothing reaches the old pool through the proxy any more (tests start many apps).
+        previous.close_all()
     return db
+
+
+def close_all_connections() -> None:
+    """Really close this process's database connections, pooled ones too.
+
+    `database.close()` only hands a pooled connection back to the pool; before the
+    database is dropped or the process stops, they must be closed.
+    """
+    db = database.obj
+    if isinstance(db, PooledDatabase):
+        db.close_all()
+    elif db is not None and not db.is_closed():
+        db.close()
 
 
 def is_postgres() -> bool:

@@ -24,7 +24,7 @@ _current: Runtime | None = None
 def start_runtime(settings: dict) -> Runtime:
     """Connect the database and the queue, build the plugin manager; make it current."""
     global _current
-    connect_database(settings["DATABASE_URL"])
+    connect_database(settings["DATABASE_URL"], pool_size=settings["DATABASE_POOL_SIZE"])
     configure_queue(settings["QUEUE_URL"], name=settings.get("QUEUE_NAME", "campaigner"))
     _current = Runtime(settings=settings, plugins=build_plugin_manager(settings))
     return _current

@@ -20,6 +20,7 @@ CONFIG_FILE = "campaigner.toml"
 DEFAULTS: dict[str, object] = {
     "INSTANCE_PATH": None,
     "DATABASE_URL": None,
+    "DATABASE_POOL_SIZE": 20,
     "QUEUE_URL": None,
     "SECRET_KEY": None,
     "TIMEZONE": "Asia/Shanghai",
@@ -106,11 +107,12 @@ def _validate(settings: dict) -> None:
         parsed = urlparse(str(settings[name]))
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
             raise SettingsError(name, f"{settings[name]!r} is not an http(s) URL")
-    try:
-        settings["WORKERS"] = int(settings["WORKERS"])
-        if settings["WORKERS"] < 1:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise SettingsError("WORKERS", f"{settings['WORKERS']!r} is not a positive whole number") from None
+    for name in ("WORKERS", "DATABASE_POOL_SIZE"):
+        try:
+            settings[name] = int(settings[name])
+            if settings[name] < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise SettingsError(name, f"{settings[name]!r} is not a positive whole number") from None
     if len(str(settings["SECRET_KEY"])) < 16:
         raise SettingsError("SECRET_KEY", "must be at least 16 characters")

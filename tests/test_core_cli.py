@@ -123,6 +123,7 @@ def test_admin_from_environment(instance_env):
 
 @pytest.mark.parametrize("name,value", [
     ("DATABASE_URL", "mysql://x/y"), ("QUEUE_URL", "amqp://x"), ("BASE_URL", "not a url"), ("WORKERS", "zero"),
+    ("DATABASE_POOL_SIZE", "0"),
 ])
 def test_settings_validation_names_the_setting(tmp_path, name, value):
     from campaigner.settings import SettingsError, load_settings
