@@ -36,7 +36,7 @@ def zipf_index(rng: random.Random, n: int, s: float = 1.1) -> int:
 def fresh_app(backend: str, **extra):
     """An app on a new database (SQLite file or a new PostgreSQL database), removed afterwards."""
     from campaigner import create_app
-    from campaigner.db import database
+    from campaigner.db import close_all_connections, database
     from campaigner.migrations import upgrade
 
     with tempfile.TemporaryDirectory(prefix="campaigner-bench-") as tmp:
@@ -58,8 +58,7 @@ def fresh_app(backend: str, **extra):
                 upgrade()
             yield app
         finally:
-            if not database.is_closed():
-                database.close()
+            close_all_connections()  # pooled ones too, or DROP DATABASE finds them open
             if dbname:
                 cur = admin.cursor()
                 cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=%s", (dbname,))

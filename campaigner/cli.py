@@ -95,6 +95,7 @@ def _serve(app, host: str, port: int, threads: int):
 @with_appcontext
 def up(host: str, port: int):
     """Run everything in one process: web UI, worker and scheduler (SQLite by default)."""
+    from campaigner.db import close_all_connections
     from campaigner.queue import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -113,6 +114,7 @@ def up(host: str, port: int):
     finally:
         click.echo("Stopping: finishing tasks in progress…")
         worker.stop()
+        close_all_connections()
         click.echo("Stopped.")
 
 
@@ -123,6 +125,8 @@ def up(host: str, port: int):
 @with_appcontext
 def web(host: str, port: int, threads: int):
     """Run only the web UI and API (start workers with `campaigner worker`)."""
+    from campaigner.db import close_all_connections
+
     logging.basicConfig(level=logging.INFO)
     app = current_app._get_current_object()
     prepare_instance(app)
@@ -133,6 +137,7 @@ def web(host: str, port: int, threads: int):
         server.run()
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM (see _stop_on_signals): the normal way out, to the clean shutdown below
+    close_all_connections()
 
 
 @main.command("worker")

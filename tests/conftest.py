@@ -18,7 +18,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from campaigner import create_app
-from campaigner.db import database
+from campaigner.db import close_all_connections, database
 
 BACKEND = os.environ.get("CAMPAIGNER_TEST_BACKEND", "sqlite")
 PG_HOST = os.environ.get("CAMPAIGNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -55,7 +55,7 @@ def backend():
     try:
         yield {"name": "postgres", "database_url": f"{PG_HOST}/{dbname}", "queue_url": REDIS_URL}
     finally:
-        database.close()
+        close_all_connections()  # pooled ones too: database.close() would only return them to the pool
         with admin.cursor() as cur:
             cur.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
