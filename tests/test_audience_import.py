@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import threading
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from campaigner.audience import importer
+from campaigner.audience.tasks import sweep_imports
 from campaigner.audience.models import Contact, ContactEvent, ContactTag, ImportJob, OptOut, Order, Tag
 from campaigner.audience.services import contact_tag_keys, create_contact
-from campaigner.db import database
+from campaigner.db import database, is_postgres, utcnow
+from campaigner.queue import huey
 
 SHOP_CSV = (
     "会员ID,姓名,手机,邮箱,标签,渠道,城市,退订短信\n"
@@ -131,9 +137,9 @@ def test_error_report_is_a_csv_of_row_field_and_reason(db):
     assert [r[:2] for r in rows[1:]] == [["3", "phone"], ["5", "email"], ["6", ""]]
 
 
-def test_a_failure_while_writing_leaves_the_database_as_it_was(db, monkeypatch):
-    before = snapshot()
-
+@pytest.fixture
+def timeline_write_fails(monkeypatch):
+    """Writing the contacts' timeline fails with "disk full": after contacts and tags, half-way."""
     real = importer.bulk_insert
 
     def broken(table, *args, **kwargs):
@@ -141,8 +147,11 @@ def test_a_failure_while_writing_leaves_the_database_as_it_was(db, monkeypatch):
             raise RuntimeError("disk full")
         return real(table, *args, **kwargs)
 
-    # Contacts and tags are written before the timeline: fail there, half-way.
     monkeypatch.setattr(importer, "bulk_insert", broken)
+
+
+def test_a_failure_while_writing_leaves_the_database_as_it_was(db, timeline_write_fails):
+    before = snapshot()
     with pytest.raises(RuntimeError):
         importer.import_contacts(SHOP_CSV.encode(), MAPPING)
     assert snapshot() == before
@@ -198,6 +207,31 @@ def test_orders_import_matches_contacts_and_rejects_the_file_with_bad_rows(db):
 # ---------------------------------------------------------------- the wizard and the command line
 
 
+def run_queued_imports() -> int:
+    """Run the import tasks waiting in the queue, as a worker would; return how many ran."""
+    ran = 0
+    while (task := huey.dequeue()) is not None:
+        assert task.name.endswith("run_import"), task.name
+        huey.execute(task)
+        ran += 1
+    return ran
+
+
+def upload(client, data: bytes, name: str = "shop.csv", kind: str = "contacts") -> ImportJob:
+    page = client.post("/audience/imports", data={"kind": kind, "encoding": "auto", "file": (io.BytesIO(data), name)})
+    assert page.status_code == 302, page.get_data(as_text=True)
+    with database.connection_context():
+        return ImportJob.select().order_by(ImportJob.id.desc()).get()
+
+
+def job_row(job_id: int) -> ImportJob:
+    with database.connection_context():
+        return ImportJob.get_by_id(job_id)
+
+
+SHOP_FORM = {f"map-{i}": MAPPING[h] for i, h in enumerate(["会员ID", "姓名", "手机", "邮箱", "标签", "渠道", "城市", "退订短信"])}
+
+
 def test_ops_maps_columns_previews_rows_and_imports_in_the_wizard(app, logged_in_ops):
     page = logged_in_ops.post("/audience/imports", data={
         "kind": "contacts", "encoding": "auto", "file": (io.BytesIO(SHOP_CSV.encode("gbk")), "shop.csv")})
@@ -207,32 +241,330 @@ def test_ops_maps_columns_previews_rows_and_imports_in_the_wizard(app, logged_in
     assert "gbk" in mapping_page
     assert '<option value="external_id" selected>' in mapping_page  # 会员ID guessed
     job = ImportJob.select().order_by(ImportJob.id.desc()).get()
-    form = {f"map-{i}": MAPPING[h] for i, h in enumerate(["会员ID", "姓名", "手机", "邮箱", "标签", "渠道", "城市", "退订短信"])}
-    done = logged_in_ops.post(f"/audience/imports/{job.id}/run", data=form)
-    assert done.status_code == 302
-    result_page = logged_in_ops.get(done.headers["Location"]).get_data(as_text=True)
-    assert 'id="import-created">3<' in result_page
+    queued = logged_in_ops.post(f"/audience/imports/{job.id}/run", data=SHOP_FORM)
+    assert queued.status_code == 302
+    waiting = logged_in_ops.get(queued.headers["Location"]).get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in waiting and "Waiting for a worker" in waiting
+    with database.connection_context():
+        assert Contact.select().count() == 0  # nothing happens in the request
+    assert run_queued_imports() == 1
+    result_page = logged_in_ops.get(queued.headers["Location"]).get_data(as_text=True)
+    assert 'id="import-created">3<' in result_page and "hx-trigger" not in result_page
     with database.connection_context():
         assert contact_tag_keys(Contact.get(Contact.external_id == "M002")) == ["vip", "渠道:线上"]
+    assert not Path(job.path).exists()  # the upload goes once it is imported
 
 
 def test_wizard_rejects_a_bad_file_then_imports_good_rows_and_serves_the_report(app, logged_in_ops):
-    logged_in_ops.post("/audience/imports", data={
-        "kind": "contacts", "encoding": "auto", "file": (io.BytesIO(BAD_CSV.encode()), "bad.csv")})
-    with database.connection_context():
-        job = ImportJob.select().order_by(ImportJob.id.desc()).get()
+    job = upload(logged_in_ops, BAD_CSV.encode(), "bad.csv")
     form = {"map-0": "external_id", "map-1": "name", "map-2": "phone", "map-3": "email", "map-4": "tags"}
-    rejected = logged_in_ops.get(logged_in_ops.post(f"/audience/imports/{job.id}/run", data=form).headers["Location"])
-    text = rejected.get_data(as_text=True)
+    url = logged_in_ops.post(f"/audience/imports/{job.id}/run", data=form).headers["Location"]
+    assert run_queued_imports() == 1
+    text = logged_in_ops.get(url).get_data(as_text=True)
     assert "Nothing was imported" in text and "12345" in text
+    assert 'name="map-0"' in text  # it can run again, with the mapping chosen
     with database.connection_context():
         assert Contact.select().count() == 0
     report = logged_in_ops.get(f"/audience/imports/{job.id}/errors.csv")
     assert report.mimetype == "text/csv" and "attachment" in report.headers["Content-Disposition"]
     assert report.get_data(as_text=True).lstrip("\ufeff").splitlines()[1].startswith("3,phone,")
     logged_in_ops.post(f"/audience/imports/{job.id}/run", data={**form, "skip_bad_rows": "y"})
+    assert run_queued_imports() == 1
     with database.connection_context():
         assert sorted(c.external_id for c in Contact.select()) == ["B3", "G1", "G2"]
+    done = job_row(job.id)
+    assert (done.status, done.created, done.skipped) == ("done", 3, 3)
+    assert [e["row"] for e in done.errors] == [3, 5, 6]
+
+
+def test_a_wrong_mapping_stays_on_the_form_and_queues_nothing(app, logged_in_ops):
+    job = upload(logged_in_ops, SHOP_CSV.encode())
+    page = logged_in_ops.post(f"/audience/imports/{job.id}/run", data={"map-1": "name", "map-6": "attr:城市"})
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400 and "map at least one column" in text
+    assert '<option value="name" selected>' in text  # the choices made are shown again
+    assert job_row(job.id).status == "uploaded" and huey.pending_count() == 0
+
+
+def test_a_queued_or_running_import_cannot_be_started_twice(app, logged_in_ops):
+    job = upload(logged_in_ops, SHOP_CSV.encode())
+    logged_in_ops.post(f"/audience/imports/{job.id}/run", data=SHOP_FORM)
+    again = logged_in_ops.post(f"/audience/imports/{job.id}/run", data=SHOP_FORM)
+    assert again.status_code == 302
+    assert run_queued_imports() == 1
+    with database.connection_context():
+        assert Contact.select().count() == 3
+
+
+def test_the_job_page_shows_progress_and_polls_only_while_the_import_works(app, logged_in_ops):
+    job = upload(logged_in_ops, SHOP_CSV.encode())
+    with database.connection_context():
+        ImportJob.update(status="running", total_rows=1000, processed_rows=400).where(ImportJob.id == job.id).execute()
+    url = f"/audience/imports/{job.id}"
+    block = logged_in_ops.get(url, headers={"HX-Request": "true"})
+    text = block.get_data(as_text=True)
+    assert text.lstrip().startswith('<div id="import-job"') and "<html" not in text  # the block alone
+    assert 'hx-trigger="every 1s"' in text and "400 of 1000 rows checked" in text
+    assert "HX-Request" in block.headers["Vary"]
+    with database.connection_context():
+        ImportJob.update(processed_rows=1000).where(ImportJob.id == job.id).execute()
+    assert "writing them to the database" in logged_in_ops.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    with database.connection_context():
+        ImportJob.update(status="done", created=990, total_rows=1000).where(ImportJob.id == job.id).execute()
+    finished = logged_in_ops.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "hx-trigger" not in finished and 'id="import-created">990<' in finished
+
+
+def test_imports_list_names_each_state(app, logged_in_ops):
+    jobs = [upload(logged_in_ops, SHOP_CSV.encode(), f"{status}.csv") for status in ("queued", "running", "failed")]
+    with database.connection_context():
+        for job, status in zip(jobs, ("queued", "running", "failed")):
+            ImportJob.update(status=status).where(ImportJob.id == job.id).execute()
+    page = logged_in_ops.get("/audience/imports").get_data(as_text=True)
+    for badge in ('badge-queued">queued<', 'badge-running">importing<', 'badge-failed">failed<'):
+        assert badge in page
+
+
+@pytest.fixture
+def worker(app):
+    """``worker()`` starts a Huey consumer (one worker thread) in this process on the test's own queue:
+    SqliteHuey on SQLite, RedisHuey on PostgreSQL. It stops at the end of the test."""
+    import signal
+
+    from campaigner.queue import Worker
+
+    started = []
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def start():
+        started.append(Worker(workers=1, periodic=False))
+        started[0].start()
+
+    yield start
+    for running in started:
+        running.stop()
+    for sig, handler in saved.items():  # the consumer set its own
+        signal.signal(sig, handler)
+
+
+def test_a_worker_runs_the_import_while_the_page_follows_it(app, logged_in_ops, worker):
+    job = upload(logged_in_ops, SHOP_CSV.encode("gbk"))
+    url = logged_in_ops.post(f"/audience/imports/{job.id}/run", data=SHOP_FORM).headers["Location"]
+    first = logged_in_ops.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'data-status="queued"' in first and 'hx-trigger="every 1s"' in first
+    worker()
+    deadline = time.monotonic() + 60  # a guard against a worker that never comes, not a measure
+    while 'hx-trigger="every 1s"' in (block := logged_in_ops.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)):
+        assert time.monotonic() < deadline, block
+        time.sleep(0.05)
+    assert 'data-status="done"' in block and 'id="import-created">3<' in block
+    with database.connection_context():
+        assert sorted(c.external_id for c in Contact.select()) == ["M001", "M002", "M003"]
+        assert job_row(job.id).processed_rows == 3
+
+
+class RecordingHooks(importer.ImportHooks):
+    def __init__(self):
+        self.calls = []
+
+    def progress(self, rows, final=False):
+        self.calls.append(("progress", rows, final))
+
+    def writing(self):
+        self.calls.append(("writing", Contact.select().count()))
+
+    def written(self, result):
+        self.calls.append(("written", result.created, Contact.select().count()))
+
+
+def test_an_import_reports_rows_read_then_writes_in_one_transaction(db):
+    rows = "".join(f"P{i},Person {i}\n" for i in range(2500))
+    hooks = RecordingHooks()
+    result = importer.import_contacts(f"id,name\n{rows}".encode(), hooks=hooks)
+    assert result.created == 2500
+    assert hooks.calls == [("progress", 1000, False), ("progress", 2000, False), ("progress", 2500, True),
+                           ("writing", 0), ("written", 2500, 2500)]
+
+
+def test_an_import_reads_the_file_from_its_path(db, tmp_path):
+    path = tmp_path / "shop.csv"
+    path.write_bytes(SHOP_CSV.encode("gbk"))
+    assert importer.preview(path)[2:] == ("gbk", 3)
+    result = importer.import_contacts(path, MAPPING)
+    assert result.imported and result.created == 3 and result.encoding == "gbk"
+
+
+def test_a_row_that_is_not_csv_far_into_the_file_imports_nothing(db):
+    rows = "".join(f"P{i},Person {i}\n" for i in range(3000))
+    with pytest.raises(importer.ImportFileError, match="not valid CSV"):
+        importer.import_contacts(f'id,name\n{rows}P9,"{"x" * 200_000}"\n'.encode())
+    assert Contact.select().count() == 0
+
+
+# ---------------------------------------------------------------- jobs: the worker's side
+
+
+def queued_job(client, data: bytes = SHOP_CSV.encode(), form=None) -> ImportJob:
+    job = upload(client, data)
+    assert client.post(f"/audience/imports/{job.id}/run", data=form or SHOP_FORM).status_code == 302
+    return job_row(job.id)
+
+
+def test_an_import_whose_worker_died_is_failed_by_the_sweeper_and_can_run_again(app, logged_in_ops):
+    job = queued_job(logged_in_ops)
+    with database.connection_context():
+        before = snapshot()
+        # A worker took the job and died: its claim and its last heartbeat stay behind.
+        assert importer.claim_job(job.id)
+    sweep_imports.call_local()
+    assert job_row(job.id).status == "running"  # a recent heartbeat: the worker may be busy
+    with database.connection_context():
+        ImportJob.update(heartbeat_at=utcnow() - importer.STALE - dt.timedelta(seconds=1)).where(
+            ImportJob.id == job.id).execute()
+    sweep_imports.call_local()
+    failed = job_row(job.id)
+    assert (failed.status, failed.message) == ("failed", importer.WORKER_LOST)
+    with database.connection_context():
+        assert snapshot() == before
+    page = logged_in_ops.get(f"/audience/imports/{job.id}").get_data(as_text=True)
+    assert "stopped before it finished" in page and "Run again" in page and "hx-trigger" not in page
+    chinese = logged_in_ops.get(f"/audience/imports/{job.id}", headers={"Accept-Language": "zh-CN"})
+    assert "执行它的后台任务在完成前停止了" in chinese.get_data(as_text=True)
+    huey.flush()  # the dead worker's message is gone too
+    logged_in_ops.post(f"/audience/imports/{job.id}/run", data=SHOP_FORM)
+    assert run_queued_imports() == 1
+    assert job_row(job.id).status == "done"
+    with database.connection_context():
+        assert Contact.select().count() == 3
+
+
+def test_a_run_that_lost_its_job_writes_nothing(app, logged_in_ops, monkeypatch):
+    job = queued_job(logged_in_ops)
+    with database.connection_context():
+        before = snapshot()
+        claim = importer.claim_job(job.id)
+        real_progress = importer._JobRun.progress
+
+        def stalled(self, rows, final=False):
+            real_progress(self, rows, final)
+            if final:  # the worker stalls here long enough for the sweeper to give its job up
+                importer.sweep_jobs(now=utcnow() + importer.STALE + dt.timedelta(seconds=1))
+
+        monkeypatch.setattr(importer._JobRun, "progress", stalled)
+        assert importer.run_job(job.id, claim) == "failed"
+        assert snapshot() == before
+    assert job_row(job.id).message == importer.WORKER_LOST
+
+
+def test_the_sweeper_leaves_an_import_that_is_writing_alone(app, logged_in_ops, monkeypatch):
+    """On PostgreSQL the writing import holds its job's row, which the sweeper skips; on SQLite the
+    sweeper waits for the one writer's lock, and by then the job is done."""
+    job = queued_job(logged_in_ops)
+    reached, go = threading.Event(), threading.Event()
+    real_writing = importer._JobRun.writing
+
+    def slow_writing(self):  # the write phase of a large file: long, and no heartbeat can commit
+        real_writing(self)
+        reached.set()
+        go.wait(30)
+
+    monkeypatch.setattr(importer._JobRun, "writing", slow_writing)
+
+    def run():
+        with database.connection_context():
+            importer.run_job(job.id, claim)
+
+    with database.connection_context():
+        claim = importer.claim_job(job.id)
+    importer_thread = threading.Thread(target=run)
+    importer_thread.start()
+    assert reached.wait(30)
+
+    def sweep():
+        with database.connection_context():
+            importer.sweep_jobs(now=utcnow() + importer.STALE + dt.timedelta(minutes=1))
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    if is_postgres():
+        sweeper.join(30)
+        assert not sweeper.is_alive()  # it skipped the locked row instead of waiting for it
+    go.set()
+    importer_thread.join(30)
+    sweeper.join(30)
+    done = job_row(job.id)
+    assert (done.status, done.message, done.created) == ("done", "", 3)
+
+
+def test_a_queued_import_whose_message_was_lost_is_enqueued_again(app, logged_in_ops):
+    job = queued_job(logged_in_ops)
+    huey.flush()
+    sweep_imports.call_local()
+    assert huey.pending_count() == 0  # queued just now: its message may still be on its way
+    with database.connection_context():
+        ImportJob.update(heartbeat_at=utcnow() - importer.REQUEUE - dt.timedelta(seconds=1)).where(
+            ImportJob.id == job.id).execute()
+    sweep_imports.call_local()
+    sweep_imports.call_local()  # once is enough until REQUEUE passes again
+    assert run_queued_imports() == 1
+    assert job_row(job.id).status == "done"
+
+
+def test_an_import_whose_file_is_gone_fails_with_the_reason(app, logged_in_ops):
+    job = queued_job(logged_in_ops)
+    Path(job.path).unlink()
+    assert run_queued_imports() == 1
+    failed = job_row(job.id)
+    assert failed.status == "failed" and "can't be read" in failed.message
+    page = logged_in_ops.get(f"/audience/imports/{job.id}").get_data(as_text=True)
+    assert "The import failed and nothing was imported" in page
+
+
+def test_an_error_while_writing_fails_the_job_and_writes_nothing(app, logged_in_ops, timeline_write_fails):
+    job = queued_job(logged_in_ops)
+    with database.connection_context():
+        before = snapshot()
+    assert run_queued_imports() == 1
+    failed = job_row(job.id)
+    assert (failed.status, failed.message) == ("failed", "RuntimeError: disk full")
+    with database.connection_context():
+        assert snapshot() == before
+
+
+def test_orders_import_on_the_worker(app, logged_in_ops):
+    with database.connection_context():
+        importer.import_contacts(SHOP_CSV.encode(), MAPPING)
+    job = upload(logged_in_ops, ORDERS_CSV.encode(), "orders.csv", kind="orders")
+    form = {"map-0": "order_id", "map-1": "contact_external_id", "map-2": "contact_phone", "map-3": "amount",
+            "map-4": "occurred_at", "skip_bad_rows": "y"}
+    logged_in_ops.post(f"/audience/imports/{job.id}/run", data=form)
+    assert run_queued_imports() == 1
+    done = job_row(job.id)
+    assert (done.status, done.created, done.skipped) == ("done", 2, 2)
+    with database.connection_context():
+        # The instance's time zone (Asia/Shanghai by default) reads the local times.
+        assert str(Order.get(Order.external_id == "O1").occurred_at) == "2024-05-01 02:00:00"
+
+
+def test_migration_adds_the_progress_columns_to_an_older_database(app):
+    import importlib
+
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    columns = ("processed_rows", "heartbeat_at", "claim", "message")
+    migration = importlib.import_module("campaigner.migrations.0003_import_progress")
+    with database.connection_context():
+        job = ImportJob.create(kind="contacts", filename="old.csv", status="done", created=7)
+        migrator = SchemaMigrator.from_database(database)
+        migrate(*(migrator.drop_column("import_job", name) for name in columns))
+        with database.atomic():
+            migration.upgrade(database)
+        assert set(columns) <= {c.name for c in database.get_columns("import_job")}
+        again = ImportJob.get_by_id(job.id)
+        assert (again.filename, again.created, again.processed_rows, again.claim, again.message) == (
+            "old.csv", 7, 0, "", "")
+        with database.atomic():
+            migration.upgrade(database)  # a database made with the columns: nothing to do
 
 
 def test_editors_cannot_import(logged_in_editor):

@@ -1,4 +1,4 @@
-"""Scheduled audience work: RFM classes every night, tag sizes every hour."""
+"""Audience work on the worker: CSV imports, RFM classes every night, tag sizes every hour, the import sweeper."""
 from __future__ import annotations
 
 import logging
@@ -39,3 +39,29 @@ def hourly_tag_sizes():
 
     with database.connection_context():
         refresh_tag_sizes()
+
+
+@huey.task()
+def run_import(job_id: int) -> str | None:
+    """Run a queued CSV import (contacts or orders); does nothing if the job is no longer queued."""
+    from campaigner.audience.importer import claim_job, run_job
+    from campaigner.runtime import current_runtime
+
+    with database.connection_context():
+        claim = claim_job(job_id)
+        if claim is None:
+            return None
+        status = run_job(job_id, claim, timezone=current_runtime().settings.get("TIMEZONE") or "UTC")
+    log.info("import job %s: %s", job_id, status)
+    return status
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_imports() -> None:
+    """Every minute: fail imports whose worker stopped mid-run, and enqueue again those whose message was lost."""
+    from campaigner.audience.importer import sweep_jobs
+
+    with database.connection_context():
+        requeue = sweep_jobs()
+    for job_id in requeue:
+        run_import(job_id)

@@ -17,7 +17,6 @@ from campaigner.audience.forms import (ContactForm, RunImportForm, SegmentForm, 
 from campaigner.audience.models import Contact, ImportJob, OptOut, Segment, Tag, TagGroup
 from campaigner.audience.timeline import contact_timeline
 from campaigner.audit import record_audit
-from campaigner.db import utcnow
 from campaigner.web import is_htmx, render_page, roles_required
 
 bp = Blueprint("audience", __name__, url_prefix="/audience")
@@ -382,17 +381,18 @@ def imports():
     form = UploadForm()
     status = 200
     if form.validate_on_submit():
-        data = form.file.data.read()
+        # Straight to disk, then read from there: the request never holds the whole file.
+        path = _imports_dir() / f"{uuid.uuid4().hex}.csv"
+        form.file.data.save(str(path))
         try:
-            headers, _rows, encoding, _total = importer.preview(data, form.encoding.data)
+            headers, _rows, _encoding, total = importer.preview(path, form.encoding.data)
         except importer.ImportFileError as exc:
+            path.unlink(missing_ok=True)
             form.file.errors.append(_("This file can't be read: %(reason)s", reason=str(exc)))
             status = 400
         else:
-            path = _imports_dir() / f"{uuid.uuid4().hex}.csv"
-            path.write_bytes(data)
             job = ImportJob.create(kind=form.kind.data, filename=Path(form.file.data.filename or "upload.csv").name,
-                                   path=str(path), encoding=form.encoding.data,
+                                   path=str(path), encoding=form.encoding.data, total_rows=total,
                                    mapping=importer.guess_mapping(headers, form.kind.data),
                                    created_by=current_user.id)
             return redirect(url_for(".import_detail", job_id=job.id))
@@ -428,69 +428,55 @@ def _targets(kind: str, headers: list[str], mapping: dict) -> list[tuple[str, st
 @bp.route("/imports/<int:job_id>", methods=["GET"])
 @roles_required(*MANAGERS)
 def import_detail(job_id: int):
-    """Map an uploaded file's columns with a preview of its first rows, or see the outcome."""
+    """Map an uploaded file's columns with a preview of its first rows, follow the run, or see the outcome.
+
+    htmx polls the `job` block every second while the job is queued or running.
+    """
     job = _job_or_404(job_id)
     return _import_page(job, RunImportForm(skip_bad_rows=job.skip_bad_rows))
 
 
 def _import_page(job: ImportJob, form: RunImportForm, file_error: str | None = None, status: int = 200):
     headers, rows, encoding, total = [], [], "", 0
-    if job.status == "uploaded":
+    if job.status in importer.RUNNABLE:
         try:
-            headers, rows, encoding, total = importer.preview(Path(job.path).read_bytes(), job.encoding)
+            headers, rows, encoding, total = importer.preview(Path(job.path), job.encoding)
         except (OSError, importer.ImportFileError) as exc:
             file_error = file_error or str(exc)
-    return render_page("audience/import.html", job=job, form=form, headers=headers, rows=rows, encoding=encoding,
-                       total=total, targets=_targets(job.kind, headers, job.mapping or {}),
-                       file_error=file_error, errors=(job.errors or [])[:200]), status
+    failure = {importer.WORKER_LOST: _("the worker running it stopped before it finished")}.get(job.message, job.message)
+    response = render_page("audience/import.html", block="job", job=job, form=form, headers=headers, rows=rows,
+                           encoding=encoding, total=total, targets=_targets(job.kind, headers, job.mapping or {}),
+                           file_error=file_error, failure=failure, errors=(job.errors or [])[:200])
+    return response, status
 
 
 @bp.route("/imports/<int:job_id>/run", methods=["POST"])
 @roles_required(*MANAGERS)
 def import_run(job_id: int):
-    """Run an import with the chosen mapping (all or nothing, or skipping bad rows)."""
+    """Queue an import with the chosen mapping (all or nothing, or skipping bad rows) for a worker."""
+    from campaigner.audience.tasks import run_import
+
     job = _job_or_404(job_id)
     form = RunImportForm()
-    if job.status != "uploaded":
-        flash(_("This import has run already; upload the file again to repeat it."), "warning")
+    taken = _("This import is running or has run already; upload the file again to repeat it.")
+    if job.status not in importer.RUNNABLE:
+        flash(taken, "warning")
         return redirect(url_for(".import_detail", job_id=job.id))
     if not form.validate_on_submit():
         return _import_page(job, form, status=400)
     try:
-        headers = importer.preview(Path(job.path).read_bytes(), job.encoding)[0]
+        headers = importer.read_headers(Path(job.path), job.encoding)
+        # Shown again on the form when it is wrong; saved only with the job when it is queued.
+        job.mapping = {header: request.form.get(f"map-{i}", "") for i, header in enumerate(headers)}
+        importer.check_mapping(job.mapping, headers, job.kind)
     except (OSError, importer.ImportFileError) as exc:
         return _import_page(job, form, str(exc), 400)
-    mapping = {header: request.form.get(f"map-{i}", "") for i, header in enumerate(headers)}
-    job.mapping, job.skip_bad_rows = mapping, bool(form.skip_bad_rows.data)
-    job.save()
-    run = importer.import_contacts if job.kind == "contacts" else importer.import_orders
-    options = {"timezone": current_app.config["CAMPAIGNER"].get("TIMEZONE", "UTC")} if job.kind == "orders" else {}
-    try:
-        result = run(Path(job.path).read_bytes(), mapping, encoding=job.encoding, skip_bad_rows=job.skip_bad_rows,
-                     source=f"import:{job.id}", job_id=job.id, **options)
-    except importer.ImportFileError as exc:
-        return _import_page(job, form, str(exc), 400)
-    _finish_job(job, result)
-    record_audit(current_user, "imported", job, summary=f"{job.kind}: {result.created} created, "
-                 f"{result.updated} updated, {result.skipped} rows skipped")
-    if result.imported:
-        flash(_("Imported: %(created)d created, %(updated)d updated.", created=result.created,
-                updated=result.updated), "success")
-    else:
-        flash(_("Nothing was imported: %(count)d rows have errors. Fix them, or run again skipping bad rows.",
-                count=result.skipped), "error")
+    if not importer.queue_job(job, job.mapping, bool(form.skip_bad_rows.data)):  # another request was first
+        flash(taken, "warning")
+        return redirect(url_for(".import_detail", job_id=job.id))
+    run_import(job.id)
+    record_audit(current_user, "queued", job, summary=job.kind + (", skipping bad rows" if job.skip_bad_rows else ""))
     return redirect(url_for(".import_detail", job_id=job.id))
-
-
-def _finish_job(job: ImportJob, result: importer.ImportResult) -> None:
-    job.total_rows, job.created, job.updated, job.skipped = result.total, result.created, result.updated, result.skipped
-    job.errors = [e.as_dict() for e in result.errors]
-    job.finished_at = utcnow()
-    # A rejected file stays "uploaded": it can be mapped again and re-run (for instance skipping bad rows).
-    job.status = "done" if result.imported else "uploaded"
-    job.save()
-    if result.imported:
-        Path(job.path).unlink(missing_ok=True)
 
 
 @bp.route("/imports/<int:job_id>/errors.csv")
