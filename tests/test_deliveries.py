@@ -224,3 +224,32 @@ def test_openapi_document_describes_the_campaign_and_delivery_endpoints(client):
                  "/api/v1/deliveries/retry-failed"):
         assert path in paths, path
     assert "post" in paths["/api/v1/campaigns"] and "get" in paths["/api/v1/campaigns"]
+
+
+def test_a_claimed_delivery_shows_as_sending_everywhere_ops_look(app, channels, logged_in_ops, api_token):
+    """A claim keeps the stored status (engine.claim); the log, its filters, the stats, CSV and API say "sending"."""
+    from campaigner.campaigns.models import Campaign
+    from campaigner.campaigns.services import campaign_stats
+    from campaigner.db import utcnow
+    from campaigner.deliveries import engine
+
+    make_contacts(3)
+    campaign = new_campaign()
+    with database.connection_context():
+        engine.start(campaign.id)
+        engine.fan_out(Campaign.get_by_id(campaign.id))
+        _token, rows = engine.claim(campaign.id, "rec", 2, 60, utcnow())
+        stats = campaign_stats(Campaign.get_by_id(campaign.id))
+    claimed = sorted(r[0] for r in rows)
+    assert (stats["sending"], stats["queued"]) == (2, 1)
+    page = logged_in_ops.get(f"/deliveries/?campaign={campaign.id}&status=sending").get_data(as_text=True)
+    assert page.count('<span class="badge badge-sending">') == 2
+    page = logged_in_ops.get(f"/deliveries/?campaign={campaign.id}&status=queued").get_data(as_text=True)
+    assert page.count('<span class="badge badge-queued">') == 1 and 'badge-sending' not in page
+    exported = csv.DictReader(io.StringIO(logged_in_ops.get(f"/deliveries/export.csv?campaign={campaign.id}")
+                                          .get_data(as_text=True)))
+    assert sorted(int(r["id"]) for r in exported if r["status"] == "sending") == claimed
+    body = logged_in_ops.get(f"/api/v1/deliveries?campaign={campaign.id}&status=sending",
+                             headers=api_token("ops")).get_json()
+    found = body["deliveries"]
+    assert sorted(d["id"] for d in found) == claimed and {d["status"] for d in found} == {"sending"}

@@ -327,6 +327,12 @@ def campaign_stats(campaign: Campaign) -> dict:
     for status, count in (Delivery.select(Delivery.status, fn.COUNT(SQL("*"))).where(source)
                           .group_by(Delivery.status).tuples()):
         counts[status] = counts.get(status, 0) + count
+    if counts["queued"] or counts["deferred"]:
+        # Claimed rows keep their waiting status (engine.claim); only the few in flight are read for it.
+        for status, count in (Delivery.select(Delivery.status, fn.COUNT(SQL("*"))).where(source, engine.in_flight())
+                              .group_by(Delivery.status).tuples()):
+            counts[status] -= count
+            counts["sending"] += count
     if counts["skipped"]:
         for reason, count in (Delivery.select(Delivery.reason, fn.COUNT(SQL("*")))
                               .where(source, Delivery.status == "skipped").group_by(Delivery.reason).tuples()):

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 
 from campaigner.audience.models import Contact
 from campaigner.campaigns.models import Campaign
-from campaigner.deliveries.engine import SOURCE
-from campaigner.deliveries.models import STATUSES, Delivery
+from campaigner.deliveries.engine import SOURCE, in_flight
+from campaigner.deliveries.models import STATUSES, WAITING, Delivery
 
 PAGE_SIZE = 50
 CSV_COLUMNS = ("id", "campaign_id", "campaign", "contact_id", "contact", "channel", "status", "reason", "attempts",
@@ -111,7 +111,11 @@ def filtered(f: LogFilter):
         query = query.where(Delivery.source_type == SOURCE, Delivery.source_id.in_(calendar_campaign_ids(f.calendar) or [0]))
     if f.channel:
         query = query.where(Delivery.channel == f.channel)
-    if f.status:
+    if f.status == "sending":
+        query = query.where(in_flight())
+    elif f.status in WAITING:
+        query = query.where(Delivery.status == f.status, Delivery.lease_token.is_null())
+    elif f.status:
         query = query.where(Delivery.status == f.status)
     if f.contact:
         query = query.where(Delivery.contact.in_(contact_ids_for(f.contact) or [0]))
@@ -164,7 +168,7 @@ def export_rows(f: LogFilter, chunk: int = 2000):
         for item in describe(rows):
             r = item["delivery"]
             yield (r.id, item["campaign_id"] or "", item["campaign"], r.contact_id, item["contact"], r.channel,
-                   r.status, r.reason, r.attempts, r.provider_id or "", r.error or "", r.idempotency_key,
+                   r.state, r.reason, r.attempts, r.provider_id or "", r.error or "", r.idempotency_key,
                    _iso(r.created_at), _iso(r.sent_at), _iso(r.updated_at))
         before = rows[-1].id
 

@@ -8,9 +8,11 @@ from campaigner.db import BaseModel, JSONField, utcnow
 
 # queued -> sending -> sent | failed | unknown; skipped and deferred are decided at send time.
 # deferred (quiet hours) and queued-with-a-later-send_after (retry backoff) are picked up again when due.
+# "sending" is what ops see; it is not stored: a claimed row keeps its waiting status and carries the
+# claim's token (see engine.claim for why).
 STATUSES = ("queued", "sending", "sent", "failed", "skipped", "deferred", "unknown", "cancelled")
 FINAL_STATUSES = ("sent", "failed", "skipped", "unknown", "cancelled")
-PENDING_STATUSES = ("queued", "deferred", "sending")
+WAITING = ("queued", "deferred")  # stored statuses of a delivery not final yet
 
 
 class Delivery(BaseModel):
@@ -34,6 +36,11 @@ class Delivery(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
     sent_at = peewee.DateTimeField(null=True)
+
+    @property
+    def state(self) -> str:
+        """The status ops see: a waiting delivery that a batch has claimed is "sending"."""
+        return "sending" if self.status in WAITING and self.lease_token else self.status
 
     class Meta:
         indexes = (
