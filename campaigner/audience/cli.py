@@ -33,9 +33,11 @@ def import_command(file: Path, kind: str, mappings, ignored, encoding: str, skip
     from campaigner.audience.models import ImportJob
     from campaigner.db import database, utcnow
 
-    data = file.read_bytes()
+    # The importer streams from the path (rows kept only as cleaned values); a pipe such as
+    # /dev/stdin can be read only once, while the importer opens the file once per pass.
+    source = file if file.is_file() else file.read_bytes()
     try:
-        headers = importer.read_table(data, encoding)[0]
+        headers = importer.read_headers(source, encoding)
     except importer.ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
     mapping = importer.guess_mapping(headers, kind)
@@ -53,7 +55,7 @@ def import_command(file: Path, kind: str, mappings, ignored, encoding: str, skip
     options = {"timezone": current_app.config["CAMPAIGNER"].get("TIMEZONE", "UTC")} if kind == "orders" else {}
     with database.connection_context():
         try:
-            result = run(data, mapping, encoding=encoding, skip_bad_rows=skip_bad_rows, source=f"cli:{file.name}",
+            result = run(source, mapping, encoding=encoding, skip_bad_rows=skip_bad_rows, source=f"cli:{file.name}",
                          **options)
         except importer.ImportFileError as exc:
             raise click.ClickException(str(exc)) from None
