@@ -4,7 +4,9 @@ Built one per app (or worker) from settings, so each test gets a fresh one.
 Plugins come from the entry-point group ``campaigner`` (installed packages) and
 from plugins directories: the bundled ``plugins/`` and each folder on
 ``CAMPAIGNER_PLUGINS_DIR`` (colon-separated). The built-in channels load from
-the bundled directory through exactly the path a third-party drop-in takes.
+the bundled directory through exactly the path a third-party drop-in takes;
+that directory is found through the import system (see `bundled_plugins_dir`),
+so a wheel install has it as well as an editable one.
 Each plugin is loaded under its own guard; a failure is listed by
 ``campaigner plugins`` and on the Plugins page, never fatal.
 """
@@ -27,9 +29,25 @@ from campaigner.channels import Channel, ConfigError, UnknownChannel
 
 log = logging.getLogger(__name__)
 
-BUNDLED_PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
 ENTRY_POINT_GROUP = "campaigner"
 DELIVERY_EVENTS = ("sent", "failed", "clicked", "opted_out")
+BUNDLED_PLUGINS_PACKAGE = "campaigner_plugins"
+
+
+def bundled_plugins_dir() -> Path | None:
+    """Where the built-in plugins are installed, or None when they are not.
+
+    They are the repository's top-level ``plugins/`` folder, which pyproject.toml ships as
+    the package ``campaigner_plugins``, so a plain ``pip install .`` has them as well as an
+    editable install. The folder stays a plain plugins directory (a namespace package, no
+    ``__init__.py``): each plugin in it is imported by path under its own name, like a drop-in.
+    """
+    spec = importlib.util.find_spec(BUNDLED_PLUGINS_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else None
+
+
+BUNDLED_PLUGINS_DIR = bundled_plugins_dir()
 
 
 @dataclass
@@ -262,8 +280,8 @@ def emit_delivery_event(event: str, delivery, details: dict | None = None) -> li
 
 
 def plugin_dirs(settings: dict) -> list[Path]:
-    """The plugins directories to load from: the bundled one, then CAMPAIGNER_PLUGINS_DIR's."""
-    dirs = [BUNDLED_PLUGINS_DIR] if BUNDLED_PLUGINS_DIR.is_dir() else []
+    """The plugins directories to load from: the bundled one (when installed), then CAMPAIGNER_PLUGINS_DIR's."""
+    dirs = [BUNDLED_PLUGINS_DIR] if BUNDLED_PLUGINS_DIR is not None else []
     extra = settings.get("PLUGINS_DIR")
     if extra:
         dirs += [Path(p).expanduser().resolve() for p in str(extra).split(":") if p]
@@ -286,6 +304,10 @@ def build_plugin_manager(settings: dict) -> PluginManager:
             continue
         _register(manager, module, ep.name,
                   PluginInfo(ep.name, "entry point", location, dist.version if dist else None))
+    if BUNDLED_PLUGINS_DIR is None:
+        # Said out loud: without it there is no channel at all, and an empty list explains nothing.
+        manager.load_errors[BUNDLED_PLUGINS_PACKAGE] = (
+            f"the built-in plugins are not installed (no package {BUNDLED_PLUGINS_PACKAGE}): reinstall Campaigner")
     for directory in plugin_dirs(settings):
         _load_directory(manager, directory)
     return manager

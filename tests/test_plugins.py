@@ -58,6 +58,16 @@ def test_builtin_channels_load_through_the_plugins_directory(plugins):
     assert not plugins.load_errors
 
 
+def test_builtin_plugins_missing_from_the_install_are_reported_not_an_empty_list(monkeypatch):
+    import campaigner.plugins as plugins_module
+
+    monkeypatch.setattr(plugins_module, "BUNDLED_PLUGINS_DIR", None)
+    manager = plugins_module.build_plugin_manager({})
+    assert "reinstall Campaigner" in manager.load_errors["campaigner_plugins"]
+    assert not set(manager.channels()) & set(BUILT_INS.values())
+    assert "campaigner_plugins" in {e["plugin"] for e in plugin_report(manager, check_config=False)["errors"]}
+
+
 def test_drop_in_plugin_register_channels_adds_a_channel(app_with_plugins):
     app = app_with_plugins({"campaigner_echo": RECORDING_CHANNEL})
     manager = app.extensions["campaigner"].plugins
