@@ -1,8 +1,8 @@
 """Benchmark `fanout`: a 100,000-contact campaign from due to all sent, through a real worker process.
 
 The campaign goes through the whole engine: the eta task, the set-based
-fan-out, leased batches of 500 claimed by two send chains, the checks of the
-moment (opt-outs, caps, quiet hours), personalised rendering, link
+fan-out, leased batches (the engine's default size) claimed by its default
+number of send chains, the checks of the moment (opt-outs, caps, quiet hours), personalised rendering, link
 shortening, a no-op channel, and the recording of every outcome. The
 baseline, in the same database and run, is the physical floor of the same
 writes: a raw ``INSERT … SELECT`` of the same delivery rows and a batched raw
@@ -17,10 +17,14 @@ from pathlib import Path
 from bench.common import fresh_app, result
 from bench.worker_process import (make_contacts, peak_rss_mb, register_in_process, start_worker, stop_worker,
                                   wait_completed, write_plugin)
+from campaigner.deliveries.policy import ENGINE_DEFAULTS
+
+
+BATCH = ENGINE_DEFAULTS["batch_size"]  # the engine's default, and the baseline's UPDATE batches
 
 
 def _baseline() -> float:
-    """Raw INSERT … SELECT of one delivery per contact, then UPDATE to sent in batches of 500.
+    """Raw INSERT … SELECT of one delivery per contact, then UPDATE to sent in batches of `BATCH`.
 
     Into an empty table with the same columns and indexes as `delivery`, so
     neither side pays for the other's rows.
@@ -44,8 +48,8 @@ def _baseline() -> float:
                 f"SELECT 'campaign', 1, id, 'bench_noop', 'queued', '', 0, "
                 f"'campaign:1:' || CAST(id AS TEXT), {p}, {p}, {p}, {p} FROM contact", (True, now, now, now))
         ids = [r[0] for r in database.execute_sql("SELECT id FROM delivery_baseline ORDER BY id").fetchall()]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+        for i in range(0, len(ids), BATCH):
+            chunk = ids[i:i + BATCH]
             with database.atomic():
                 database.execute_sql(
                     f"UPDATE delivery_baseline SET status = 'sent', sent_at = {p}, updated_at = {p} "
@@ -68,7 +72,7 @@ def run(args) -> dict:
         register_in_process(app, plugin_dir)
         make_contacts(n)
         with database.connection_context():
-            set_value("delivery_engine", {"batch_size": 500, "parallel_batches": None})
+            set_value("delivery_engine", {"batch_size": BATCH, "parallel_batches": None})
             content = ContentItem.create(title="Offer", slug="offer", status="approved",
                                          body="{{ name }}，您好！本周会员日全场八折，回复 TD 退订。")
         baseline_s = _baseline()

@@ -253,6 +253,34 @@ def test_cancelling_leaves_nothing_queued(app, channels, engine_settings):
     assert campaign_row(campaign.id).status == "cancelled"
 
 
+def test_cancelling_while_a_batch_is_in_flight_lets_that_batch_record_what_it_sent(app, channels, engine_settings):
+    """The claimed rows are the batch's: cancel takes only the unclaimed ones, and the stats add up throughout."""
+    from campaigner.campaigns.models import Campaign
+    from campaigner.campaigns.services import campaign_stats, cancel_campaign
+    from campaigner.deliveries import engine, policy
+    from campaigner.deliveries.models import DeliveryClaim
+
+    make_contacts(6)
+    campaign = new_campaign()
+    with database.connection_context():
+        engine.start(campaign.id)
+        engine.fan_out(campaign)
+        token, rows = engine.claim(campaign.id, "rec", 4, 60, utcnow())
+        # The batch has passed its checks and is sending when ops cancel.
+        running = campaign_row(campaign.id)
+        cancel_campaign(campaign_row(campaign.id))
+        stats = campaign_stats(Campaign.get_by_id(campaign.id))
+        assert (stats["sending"], stats["cancelled"], stats["queued"]) == (4, 2, 0)
+        Campaign.update(status="running").where(Campaign.id == campaign.id).execute()  # as the batch saw it
+        engine.send_batch(running, engine.channel_for("rec"), token, rows, utcnow(), policy.engine_settings())
+        Campaign.update(status="cancelled").where(Campaign.id == campaign.id).execute()
+        stats = campaign_stats(Campaign.get_by_id(campaign.id))
+        assert DeliveryClaim.select().count() == 0
+    assert statuses(campaign.id) == {"sent": 4, "cancelled": 2}
+    assert (stats["sent"], stats["cancelled"], stats["sending"], stats["targeted"]) == (4, 2, 0, 6)
+    assert len(channels["rec"].received) == 4
+
+
 def test_with_a_cap_of_one_a_day_the_second_campaign_that_day_skips_the_contact_as_capped(app, channels):
     [contact] = make_contacts(1)
     first = new_campaign(name="Monday tips")

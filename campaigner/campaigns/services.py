@@ -22,7 +22,7 @@ from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
 from campaigner.db import database, utcnow
 from campaigner.deliveries import engine, policy
-from campaigner.deliveries.models import Delivery
+from campaigner.deliveries.models import Delivery, DeliveryClaim
 
 MESSAGES = {
     "name_required": "A campaign needs a name.",
@@ -327,12 +327,13 @@ def campaign_stats(campaign: Campaign) -> dict:
     for status, count in (Delivery.select(Delivery.status, fn.COUNT(SQL("*"))).where(source)
                           .group_by(Delivery.status).tuples()):
         counts[status] = counts.get(status, 0) + count
-    if counts["queued"] or counts["deferred"]:
-        # Claimed rows keep their waiting status (engine.claim); only the few in flight are read for it.
-        for status, count in (Delivery.select(Delivery.status, fn.COUNT(SQL("*"))).where(source, engine.in_flight())
-                              .group_by(Delivery.status).tuples()):
-            counts[status] -= count
-            counts["sending"] += count
+    # Claimed rows keep their waiting status (engine.claim); their claims say how many are in flight.
+    for size, deferred in (DeliveryClaim.select(DeliveryClaim.size, DeliveryClaim.deferred)
+                           .where(DeliveryClaim.source_type == engine.SOURCE, DeliveryClaim.source_id.in_(ids))
+                           .tuples()):
+        counts["queued"] -= size - deferred
+        counts["deferred"] -= deferred
+        counts["sending"] += size
     if counts["skipped"]:
         for reason, count in (Delivery.select(Delivery.reason, fn.COUNT(SQL("*")))
                               .where(source, Delivery.status == "skipped").group_by(Delivery.reason).tuples()):

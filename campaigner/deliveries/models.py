@@ -9,7 +9,7 @@ from campaigner.db import BaseModel, JSONField, utcnow
 # queued -> sending -> sent | failed | unknown; skipped and deferred are decided at send time.
 # deferred (quiet hours) and queued-with-a-later-send_after (retry backoff) are picked up again when due.
 # "sending" is what ops see; it is not stored: a claimed row keeps its waiting status and carries the
-# claim's token (see engine.claim for why).
+# claim's token, and the claim has a DeliveryClaim row (see engine.claim for why).
 STATUSES = ("queued", "sending", "sent", "failed", "skipped", "deferred", "unknown", "cancelled")
 FINAL_STATUSES = ("sent", "failed", "skipped", "unknown", "cancelled")
 WAITING = ("queued", "deferred")  # stored statuses of a delivery not final yet
@@ -68,6 +68,28 @@ class DeliveryEvent(BaseModel):
         indexes = ((("delivery", "at"), False),)
 
 
+class DeliveryClaim(BaseModel):
+    """A batch of deliveries claimed and not yet recorded, one row per claim.
+
+    Claimed rows keep their waiting status (engine.claim), so this small table is where "what is
+    being sent" is read from without scanning waiting rows: recovery finds expired leases here, the
+    stats count "sending" from it, the log's "sending" filter takes its tokens. It is written in the
+    claim's transaction and deleted in the one that records (or releases, or recovers) the batch.
+    """
+
+    token = peewee.CharField(primary_key=True)
+    source_type = peewee.CharField()
+    source_id = peewee.IntegerField()
+    channel = peewee.CharField()
+    size = peewee.IntegerField()
+    deferred = peewee.IntegerField(default=0)  # how many of them were claimed from `deferred`
+    lease_until = peewee.DateTimeField()
+    claimed_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("source_type", "source_id"), False),)
+
+
 class RateWindow(BaseModel):
     """Sends granted in one minute for a rate-limited key ("channel:sms", "campaign:7"), shared by every worker."""
 
@@ -76,4 +98,4 @@ class RateWindow(BaseModel):
     used = peewee.IntegerField(default=0)
 
 
-MODELS = [Delivery, DeliveryEvent, RateWindow]
+MODELS = [Delivery, DeliveryEvent, DeliveryClaim, RateWindow]

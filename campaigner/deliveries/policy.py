@@ -15,9 +15,13 @@ ENGINE_DEFAULTS: dict = {
     "caps": {"day": 1, "week": 3},
     # Local time of the contact; only for the listed channels. Deferred to `end`, never dropped.
     "quiet_hours": {"start": "21:00", "end": "09:00", "channels": ["sms", "chat"]},
-    "batch_size": 500,
-    # Send chains per running campaign; None: 1 on SQLite (one writer at a time anyway,
-    # and a second chain only waits on the lock) and 2 on PostgreSQL.
+    # Deliveries claimed, checked, sent and recorded together. Per-batch costs (a synchronous commit
+    # for the claim, a dozen small queries) halve from 500 to 1,000; measured with bench fanout on
+    # PostgreSQL, 10,000 -> 12,900 deliveries/s, on SQLite no change. Pausing stops within one batch.
+    "batch_size": 1000,
+    # Send chains per running campaign; None: 1 on SQLite (one writer at a time anyway, and a
+    # second chain only waits on the lock) and 3 on PostgreSQL (a chain waiting for the database
+    # leaves the worker's Python idle; a third chain fills that, a fourth gains little).
     "parallel_batches": None,
     "send_threads": 32,  # concurrent sends inside one batch, for slow gateways
     "lease_seconds": 300,  # a claimed batch not recorded by then is taken for lost
@@ -39,7 +43,7 @@ def engine_settings() -> dict:
     if not merged["parallel_batches"]:
         from campaigner.db import is_postgres
 
-        merged["parallel_batches"] = 2 if is_postgres() else 1
+        merged["parallel_batches"] = 3 if is_postgres() else 1
     return merged
 
 

@@ -1,7 +1,8 @@
-"""Claims no longer store "sending": a claimed delivery keeps its waiting status and its claim token.
+"""Claims no longer store "sending": a claimed delivery keeps its waiting status and its claim token,
+and each claim gets a row in ``delivery_claim``.
 
-Rows a worker held when this version arrived keep their lease and token and become ``queued``, so
-recovery treats them as before (replay with the same key, or ``unknown``).
+Rows a worker held when this version arrived keep their lease and token, become ``queued`` and get
+their claim row, so recovery treats them as before (replay with the same key, or ``unknown``).
 
 On PostgreSQL the delivery table fills its pages only half, so that a claim (which changes no
 indexed column) can write the new version of every row it takes on the row's own page: a HOT
@@ -17,7 +18,13 @@ Only pages written from now on get the room; older rows are long final.
 
 def upgrade(db):
     from campaigner.db import is_postgres
+    from campaigner.deliveries.models import DeliveryClaim
 
+    db.create_tables([DeliveryClaim], safe=True)  # 0001 makes it already on a new database
+    db.execute_sql(
+        "INSERT INTO delivery_claim (token, source_type, source_id, channel, size, deferred, lease_until, claimed_at) "
+        "SELECT lease_token, source_type, source_id, channel, COUNT(*), 0, MAX(lease_until), MAX(updated_at) "
+        "FROM delivery WHERE status = 'sending' GROUP BY lease_token, source_type, source_id, channel")
     db.execute_sql("UPDATE delivery SET status = 'queued' WHERE status = 'sending'")
     if is_postgres():
         db.execute_sql("ALTER TABLE delivery SET (fillfactor = 50)")
