@@ -11,6 +11,8 @@ request or task; `close_all_connections` really closes them.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import peewee
@@ -98,3 +100,26 @@ class JSONField(peewee.TextField):
         import json
 
         return None if value is None else json.loads(value)
+
+
+_sqlite_writer = threading.Lock()
+
+
+@contextmanager
+def write_transaction():
+    """A transaction that writes: on SQLite it takes the write lock at once (no upgrade deadlock between workers).
+
+    On SQLite the threads of one process also queue on a lock of their own
+    first: SQLite's busy handler sleeps in growing steps while it waits, so
+    two send chains polling for its lock waste more time than they overlap.
+    """
+    if is_postgres():
+        with database.atomic() as transaction:
+            yield transaction
+        return
+    if database.transaction_depth() > 0:  # nested: the outer transaction holds the lock already
+        with database.atomic() as transaction:
+            yield transaction
+        return
+    with _sqlite_writer, database.atomic(lock_type="IMMEDIATE") as transaction:
+        yield transaction

@@ -41,10 +41,9 @@ from campaigner.audience.services import (
     DEFAULT_REGION, AudienceError, clean_tag_key, ensure_tags, normalize_email, normalize_phone,
     normalize_timezone,
 )
-from campaigner.db import database, is_postgres, utcnow
-# The engine's write transaction: on SQLite it takes the write lock at once, and the threads of a
-# worker queue for it on a lock of their own, so a send chain waits out an import instead of timing out.
-from campaigner.deliveries.engine import write_transaction
+# write_transaction: on SQLite it takes the write lock at once, and the threads of a worker queue
+# for it on a lock of their own, so a send chain waits out an import instead of timing out.
+from campaigner.db import database, is_postgres, utcnow, write_transaction
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from peewee import SQL, fn
 from campaigner.audit import record_audit
 from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
-from campaigner.db import database, utcnow
+from campaigner.db import database, utcnow, write_transaction
 from campaigner.deliveries import engine, policy
 from campaigner.deliveries.models import Delivery, DeliveryClaim
 
@@ -262,7 +262,7 @@ def cancel_campaign(campaign: Campaign, user=None) -> Campaign:
     now = utcnow()
     ids = [campaign.id] + [r.id for r in Campaign.select(Campaign.id).where(
         Campaign.parent == campaign.id, Campaign.status.in_(("draft", "scheduled", "running", "paused")))]
-    with engine.write_transaction():
+    with write_transaction():
         (Campaign.update(status="cancelled", updated_at=now, completed_at=now)
          .where(Campaign.id.in_(ids), Campaign.status.in_(("draft", "scheduled", "running", "paused"))).execute())
         for campaign_id in ids:
@@ -294,7 +294,7 @@ def spawn_run(parent: Campaign, now: dt.datetime | None = None) -> Campaign | No
     if fire_at is None or fire_at > now + dt.timedelta(seconds=1):
         return None
     following = next_cron_time(parent.cron, parent.timezone or engine.instance_timezone(), max(fire_at, now))
-    with engine.write_transaction():
+    with write_transaction():
         # Compare-and-set on send_at: of two workers seeing the same firing, one wins.
         moved = (Campaign.update(send_at=following, updated_at=now)
                  .where(Campaign.id == parent.id, Campaign.status == "scheduled", Campaign.send_at == fire_at)

@@ -30,10 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
-import threading
 import uuid
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial, reduce
 
@@ -44,7 +42,7 @@ from campaigner.audience.models import Contact, OptOut
 from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
 from campaigner.channels import PermanentError, SendResult, TransientError
-from campaigner.db import database, is_postgres, utcnow
+from campaigner.db import database, is_postgres, utcnow, write_transaction
 from campaigner.deliveries import policy
 from campaigner.deliveries.models import WAITING, Delivery, DeliveryClaim, DeliveryEvent, RateWindow
 from campaigner.deliveries.sender import SendTimeout, send_messages
@@ -85,29 +83,6 @@ class SweepReport:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-_sqlite_writer = threading.Lock()
-
-
-@contextmanager
-def write_transaction():
-    """A transaction that takes the write lock at once on SQLite (no upgrade deadlock between workers).
-
-    On SQLite the threads of one process also queue on a lock of their own
-    first: SQLite's busy handler sleeps in growing steps while it waits, so
-    two send chains polling for its lock waste more time than they overlap.
-    """
-    if is_postgres():
-        with database.atomic() as transaction:
-            yield transaction
-        return
-    if database.transaction_depth() > 0:  # nested: the outer transaction holds the lock already
-        with database.atomic() as transaction:
-            yield transaction
-        return
-    with _sqlite_writer, database.atomic(lock_type="IMMEDIATE") as transaction:
-        yield transaction
 
 
 def relax_durability() -> None:
