@@ -311,3 +311,33 @@ def test_root_relative_links_and_images_become_absolute_on_the_base_url(email_ch
     assert 'href="//cdn.example/x.png"' in message.html and 'href="https://shop.example/"' in message.html
     assert "menu (https://hi.beans.example/s/menu)" in message.body
     assert "hi.beans.example/not-a-link" not in message.html + message.body  # a contact's data is not rewritten
+
+
+def test_a_campaign_email_tracks_its_links_but_not_its_unsubscribe_link(email_channel, smtp_server, client):
+    """Links in the content become short links; Campaigner's own unsubscribe link is left as it is, never a click."""
+    from campaigner.links.models import Click, ShortLink
+    from tests.fixtures_engine import make_contacts, new_campaign, run_campaign
+
+    make_contacts(1)
+    content = make_content(title="Menu", body="Our spring beans: [see the menu](https://example.com/menu)")
+    with database.connection_context():
+        from campaigner.content.models import ContentItem
+
+        item = ContentItem.create(title=content.title, slug="menu", body=content.body, status="approved")
+    campaign = new_campaign(channels=("email",), content=item)
+    run_campaign(campaign.id)
+
+    [received] = smtp_server.wait_for(1)
+    html = received.get_body(("html",)).get_content()
+    text = received.get_body(("plain",)).get_content()
+    unsubscribe = re.fullmatch(r"<(http://127\.0\.0\.1:8000/u/[^>]+)>", received["List-Unsubscribe"]).group(1)
+    assert unsubscribe in html and unsubscribe in text
+    assert "https://example.com/menu" not in html and "https://example.com/menu" not in text
+    with database.connection_context():
+        links = list(ShortLink.select())
+    assert [link.original_url for link in links] == ["https://example.com/menu"]
+    assert re.search(rf'href="http://127\.0\.0\.1:8000/s/{links[0].code}"', html)
+    response = client.get(unsubscribe.replace("http://127.0.0.1:8000", ""))
+    assert response.status_code == 200
+    with database.connection_context():
+        assert Click.select().count() == 0
