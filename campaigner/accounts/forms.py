@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from campaigner.accounts.models import ROLES
@@ -22,13 +22,14 @@ class ChangePasswordForm(FlaskForm):
 
 class PreferencesForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Length(max=100)])
-    locale = SelectField(_l("Language"), choices=[("", _l("As the browser says"))] + list(LOCALES.items()))
+    locale = SelectField(_l("Language"), choices=[SelectChoice("", _l("As the browser says")),
+                                                  *[SelectChoice(code, name) for code, name in LOCALES.items()]])
 
 
 class UserForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     name = StringField(_l("Name"), validators=[Length(max=100)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r) for r in ROLES])
 
 
 class TokenForm(FlaskForm):

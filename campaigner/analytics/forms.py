@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, SelectField, StringField
+from wtforms import DateField, DecimalField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
 from campaigner.analytics.models import KPI_METRICS
@@ -27,7 +27,7 @@ class ChannelCostForm(FlaskForm):
 
 class GoalForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    metric = SelectField(_l("Metric"), choices=[(m, METRIC_LABELS[m]) for m in KPI_METRICS])
+    metric = SelectField(_l("Metric"), choices=[SelectChoice(m, METRIC_LABELS[m]) for m in KPI_METRICS])
     target = DecimalField(_l("Target"), places=2, validators=[InputRequired(), NumberRange(min=-1000, max=1e12)])
     period_start = DateField(_l("From"), validators=[InputRequired()])
     period_end = DateField(_l("To (included)"), validators=[InputRequired()])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -38,9 +38,10 @@ class SegmentForm(FlaskForm):
 
 class UploadForm(FlaskForm):
     file = FileField(_l("CSV file"), validators=[FileRequired()])
-    kind = SelectField(_l("It holds"), choices=[("contacts", _l("Contacts")), ("orders", _l("Orders"))])
-    encoding = SelectField(_l("Encoding"), choices=[("auto", _l("Detect (UTF-8, UTF-8 with BOM, GBK)")),
-                                                   ("utf-8", "UTF-8"), ("gbk", "GBK")])
+    kind = SelectField(_l("It holds"), choices=[SelectChoice("contacts", _l("Contacts")),
+                                                SelectChoice("orders", _l("Orders"))])
+    encoding = SelectField(_l("Encoding"), choices=[SelectChoice("auto", _l("Detect (UTF-8, UTF-8 with BOM, GBK)")),
+                                                   SelectChoice("utf-8", "UTF-8"), SelectChoice("gbk", "GBK")])
 
 
 class RunImportForm(FlaskForm):

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from campaigner.audience import importer, rfm, services
 from campaigner.audience.expressions import BUILTIN_CONTACT_FIELDS, ExpressionError
@@ -309,7 +310,8 @@ def preview():
 
 def _segment_form(segment: Segment | None):
     form = SegmentForm(obj=segment)
-    form.channel.choices = [("", _("Any channel (no reachability check)"))] + [(c, c) for c in _channels()]
+    form.channel.choices = [SelectChoice("", _("Any channel (no reachability check)")),
+                            *[SelectChoice(c) for c in _channels()]]
     if request.method == "GET" and segment is None:
         form.expression.data = request.args.get("expression", "")
         form.channel.data = request.args.get("channel", "")

@@ -5,13 +5,13 @@ from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
+from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from campaigner.content.models import KINDS as CONTENT_KINDS
 
-WEEKDAY_CHOICES = [(0, _l("Monday")), (1, _l("Tuesday")), (2, _l("Wednesday")), (3, _l("Thursday")),
-                   (4, _l("Friday")), (5, _l("Saturday")), (6, _l("Sunday"))]
+WEEKDAY_NAMES = {0: _l("Monday"), 1: _l("Tuesday"), 2: _l("Wednesday"), 3: _l("Thursday"), 4: _l("Friday"),
+                 5: _l("Saturday"), 6: _l("Sunday")}
 
 
 def _known_zone(form, field):
@@ -21,7 +21,8 @@ def _known_zone(form, field):
 
 class CalendarForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=[("moments", _l("Moments (朋友圈)")), ("community", _l("Community (社群)"))])
+    kind = SelectField(_l("Kind"), choices=[SelectChoice("moments", _l("Moments (朋友圈)")),
+                                              SelectChoice("community", _l("Community (社群)"))])
     channel = SelectField(_l("Channel"), choices=[])
     audience = TextAreaField(_l("Audience expression"), validators=[Optional(), Length(max=4000)],
                              render_kw={"rows": 2, "placeholder": 'tag:vip AND NOT tag:"rfm:H"'})
@@ -37,10 +38,12 @@ class CalendarForm(FlaskForm):
 
 
 class SlotForm(FlaskForm):
-    weekday = SelectField(_l("Weekday"), choices=WEEKDAY_CHOICES, coerce=int)
+    weekday = SelectField(_l("Weekday"), choices=[SelectChoice(day, name) for day, name in WEEKDAY_NAMES.items()],
+                          coerce=int)
     time = TimeField(_l("Time"), validators=[InputRequired()])
     theme = StringField(_l("Theme"), validators=[Optional(), Length(max=200)])
-    content_kind = SelectField(_l("Content kind"), choices=[("", "—"), *[(k, k) for k in CONTENT_KINDS]],
+    content_kind = SelectField(_l("Content kind"),
+                               choices=[SelectChoice("", "—"), *[SelectChoice(k) for k in CONTENT_KINDS]],
                                validators=[Optional()])
     content = SelectField(_l("Fixed content"), choices=[], coerce=int, validate_choice=False)
     rotation_tag = StringField(_l("Or rotate through approved content tagged"), validators=[Optional(), Length(max=100)])

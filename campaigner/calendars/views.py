@@ -15,6 +15,7 @@ from flask_babel import format_date, gettext, lazy_gettext as _l
 from flask_login import current_user
 from peewee import fn
 from markupsafe import Markup
+from wtforms import SelectChoice
 
 from campaigner.audience.models import Segment
 from campaigner.audit import record_audit
@@ -22,7 +23,7 @@ from campaigner.calendars import publishing, services
 from campaigner.calendars.conflicts import find_conflicts, planning_calendars
 from campaigner.calendars.feed import build_feed, feed_token_matches
 from campaigner.calendars.forms import (
-    WEEKDAY_CHOICES, ActionForm, ApplyForm, CalendarForm, ContentForm, DetailsForm, EntryForm, MoveForm,
+    WEEKDAY_NAMES, ActionForm, ApplyForm, CalendarForm, ContentForm, DetailsForm, EntryForm, MoveForm,
     SlotForm, SwapForm,
 )
 from campaigner.calendars.grids import month_grid, week_grid
@@ -57,7 +58,7 @@ def conflict_text(conflict) -> str:
 @bp.context_processor
 def _helpers():
     # Labels are made into plain strings once per request: a week view shows thousands of them.
-    return {"conflict_text": conflict_text, "weekday_names": dict(WEEKDAY_CHOICES), "kind_labels": KIND_LABELS,
+    return {"conflict_text": conflict_text, "weekday_names": WEEKDAY_NAMES, "kind_labels": KIND_LABELS,
             "status_labels": {key: str(label) for key, label in STATUS_LABELS.items()},
             "no_content": gettext("no content yet"), "timedelta": dt.timedelta,
             "can_edit": current_user.is_authenticated and current_user.has_role(*EDITORS)}
@@ -95,19 +96,20 @@ def _display_zone() -> str:
     return current_app.config["CAMPAIGNER"]["TIMEZONE"]
 
 
-def _channel_choices(current: str | None = None) -> list[tuple[str, str]]:
+def _channel_choices(current: str | None = None) -> list[SelectChoice]:
     channels = current_runtime().plugins.channels()
-    choices = [(name, f"{getattr(ch, 'label', '') or name}") for name, ch in sorted(channels.items())]
+    choices = [SelectChoice(name, f"{getattr(ch, 'label', '') or name}") for name, ch in sorted(channels.items())]
     if current and current not in channels:
-        choices.append((current, current))
+        choices.append(SelectChoice(current))
     return choices
 
 
-def _segment_choices() -> list[tuple[int, str]]:
-    return [(0, "—"), *[(s.id, s.name) for s in Segment.select(Segment.id, Segment.name).order_by(Segment.name)]]
+def _segment_choices() -> list[SelectChoice]:
+    segments = Segment.select(Segment.id, Segment.name).order_by(Segment.name)
+    return [SelectChoice(0, "—"), *[SelectChoice(s.id, s.name) for s in segments]]
 
 
-def _content_choices(kind: str = "", current: ContentItem | None = None) -> list:
+def _content_choices(kind: str = "", current: ContentItem | None = None) -> list[SelectChoice]:
     """Content an entry or slot may use: not archived (drafts too, so a plan can name them; approval needs approved)."""
     query = (ContentItem.select(ContentItem.id, ContentItem.title, ContentItem.status, ContentItem.kind)
              .where(ContentItem.status != "archived"))
@@ -116,7 +118,7 @@ def _content_choices(kind: str = "", current: ContentItem | None = None) -> list
     items = list(query.order_by(ContentItem.status, ContentItem.title).limit(500))
     if current and current.id not in {i.id for i in items}:
         items.insert(0, current)
-    return [(0, "—"), *[(i.id, f"{i.title} · {i.kind} · {i.status}") for i in items]]
+    return [SelectChoice(0, "—"), *[SelectChoice(i.id, f"{i.title} · {i.kind} · {i.status}") for i in items]]
 
 
 def _changed(entry: CalendarEntry, message: str):
@@ -429,7 +431,8 @@ def _entry_forms(entry: CalendarEntry) -> dict:
                                                CalendarEntry.send_at.between(start, end))
                   .order_by(CalendarEntry.send_at).limit(100))
     tz = entry.calendar.timezone
-    swap.other.choices = [(e.id, f"{_when(services.utc_to_local(e.send_at, tz))} · {e.theme}") for e in neighbours]
+    swap.other.choices = [SelectChoice(e.id, f"{_when(services.utc_to_local(e.send_at, tz))} · {e.theme}")
+                          for e in neighbours]
     return {"move_form": move, "content_form": content, "details_form": details, "swap_form": swap}
 
 

@@ -5,7 +5,8 @@ from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectChoice, SelectField, StringField,
+                     TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 STATUS_LABELS = {
@@ -39,14 +40,16 @@ class CampaignForm(FlaskForm):
     channel_1 = SelectField(_l("Channel"), validators=[DataRequired()])
     channel_2 = SelectField(_l("Else, fallback channel"), validators=[Optional()])
     channel_3 = SelectField(_l("Else, second fallback"), validators=[Optional()])
-    audience_mode = RadioField(_l("Audience"), choices=[("expression", _l("Tag expression")),
-                                                       ("segment", _l("Saved segment"))], default="expression")
+    audience_mode = RadioField(_l("Audience"), choices=[SelectChoice("expression", _l("Tag expression")),
+                                                       SelectChoice("segment", _l("Saved segment"))],
+                               default="expression")
     audience = TextAreaField(_l("Audience expression (empty: everyone)"), render_kw={"rows": 2},
                              validators=[Length(max=4000)])
     segment = SelectField(_l("Saved segment"), coerce=lambda v: int(v) if v not in (None, "", "None") else None,
                           validators=[Optional()])
-    send_mode = RadioField(_l("When"), choices=[("now", _l("Now, once scheduled")), ("at", _l("At a time")),
-                                                ("cron", _l("Recurring (cron)"))], default="now")
+    send_mode = RadioField(_l("When"), choices=[SelectChoice("now", _l("Now, once scheduled")),
+                                                SelectChoice("at", _l("At a time")),
+                                                SelectChoice("cron", _l("Recurring (cron)"))], default="now")
     send_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     timezone = SelectField(_l("Time zone"))
     cron = StringField(_l("Cron expression"), validators=[Optional(), Length(max=100)],
@@ -64,12 +67,12 @@ class CampaignForm(FlaskForm):
 
     def setup(self, contents, channels, segments, default_tz: str) -> "CampaignForm":
         """Fill the choices: approved content, installed channels, saved segments, time zones."""
-        self.content.choices = [(c.id, c.title) for c in contents]
-        names = [(name, str(channel.label or name)) for name, channel in sorted(channels.items())]
+        self.content.choices = [SelectChoice(c.id, c.title) for c in contents]
+        names = [SelectChoice(name, str(channel.label or name)) for name, channel in sorted(channels.items())]
         self.channel_1.choices = names
-        self.channel_2.choices = self.channel_3.choices = [("", _l("— none —"))] + names
-        self.segment.choices = [("", _l("— choose —"))] + [(s.id, s.name) for s in segments]
-        self.timezone.choices = sorted(available_timezones())
+        self.channel_2.choices = self.channel_3.choices = [SelectChoice("", _l("— none —")), *names]
+        self.segment.choices = [SelectChoice("", _l("— choose —")), *[SelectChoice(s.id, s.name) for s in segments]]
+        self.timezone.choices = [SelectChoice(zone) for zone in sorted(available_timezones())]
         if not self.timezone.data:
             self.timezone.data = default_tz
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from campaigner.content.models import KINDS, STATUSES
@@ -28,7 +28,7 @@ class ContentForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=TITLE_MAX)])
     slug = StringField(_l("Slug"), validators=[Optional(), Regexp(SLUG.pattern, message=_l(
         "A slug has lowercase letters, digits and dashes only (at most 120)."))])
-    kind = SelectField(_l("Kind"), choices=[(k, KIND_LABELS[k]) for k in KINDS], default="article")
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(k, KIND_LABELS[k]) for k in KINDS], default="article")
     tags = StringField(_l("Tags"), validators=[Length(max=1000)])
     body = TextAreaField(_l("Body (Markdown)"), render_kw={"rows": 14})
     version = HiddenField()

@@ -10,7 +10,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField, URLField
+from wtforms import (BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField,
+                     URLField)
 from wtforms.validators import DataRequired, Length
 
 from campaigner.audit import record_audit
@@ -70,7 +71,7 @@ def config_form(channel, data=None):
         if f.type == "boolean":
             field = BooleanField(**kwargs)
         elif f.type == "choice":
-            field = SelectField(choices=list(f.choices), **kwargs)
+            field = SelectField(choices=[SelectChoice(c) for c in f.choices], **kwargs)
         elif f.secret:
             field = PasswordField(**kwargs)
         elif f.type == "text":
