@@ -135,6 +135,18 @@ def run_campaign(campaign_id: int, now: dt.datetime | None = None, max_batches: 
     return batches
 
 
+def claim_batch(campaign, size: int, channel: str = "rec", lease_seconds: float = 60):
+    """Start and fan out `campaign`, then claim `size` of its deliveries as a batch would: (token, rows).
+
+    Call inside a connection context; the batch is then "in flight" until the test records or drops it.
+    """
+    from campaigner.deliveries import engine
+
+    engine.start(campaign.id)
+    engine.fan_out(campaign)
+    return engine.claim(campaign.id, channel, size, lease_seconds, utcnow())
+
+
 def deliveries_of(campaign_id: int) -> list:
     from campaigner.deliveries.engine import SOURCE
     from campaigner.deliveries.models import Delivery

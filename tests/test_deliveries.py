@@ -7,7 +7,8 @@ import io
 from campaigner import PermanentError
 from campaigner.db import database
 from tests.fixtures_engine import (  # noqa: F401  (fixtures)
-    campaign_row, channels, deliveries_of, engine_settings, make_contacts, make_content, new_campaign, run_campaign,
+    campaign_row, channels, claim_batch, deliveries_of, engine_settings, make_contacts, make_content, new_campaign,
+    run_campaign,
 )
 
 
@@ -230,15 +231,10 @@ def test_a_claimed_delivery_shows_as_sending_everywhere_ops_look(app, channels, 
     """A claim keeps the stored status (engine.claim); the log, its filters, the stats, CSV and API say "sending"."""
     from campaigner.campaigns.models import Campaign
     from campaigner.campaigns.services import campaign_stats
-    from campaigner.db import utcnow
-    from campaigner.deliveries import engine
-
     make_contacts(3)
     campaign = new_campaign()
     with database.connection_context():
-        engine.start(campaign.id)
-        engine.fan_out(Campaign.get_by_id(campaign.id))
-        _token, rows = engine.claim(campaign.id, "rec", 2, 60, utcnow())
+        _token, rows = claim_batch(campaign, 2)
         stats = campaign_stats(Campaign.get_by_id(campaign.id))
     claimed = sorted(r[0] for r in rows)
     assert (stats["sending"], stats["queued"]) == (2, 1)

@@ -9,7 +9,8 @@ import time
 from campaigner import PermanentError, TransientError
 from campaigner.db import database, utcnow
 from tests.fixtures_engine import (  # noqa: F401  (fixtures)
-    campaign_row, channels, deliveries_of, engine_settings, make_contacts, make_content, new_campaign, run_campaign,
+    campaign_row, channels, claim_batch, deliveries_of, engine_settings, make_contacts, make_content, new_campaign,
+    run_campaign,
 )
 
 
@@ -223,9 +224,7 @@ def test_a_batch_claimed_before_a_pause_is_handed_back_unsent(app, channels, eng
     make_contacts(5)
     campaign = new_campaign()
     with database.connection_context():
-        engine.start(campaign.id)
-        engine.fan_out(campaign)
-        token, rows = engine.claim(campaign.id, "rec", 5, 60, utcnow())
+        token, rows = claim_batch(campaign, 5)
         Campaign.update(status="paused").where(Campaign.id == campaign.id).execute()
         outcome = engine.send_batch(campaign_row(campaign.id), engine.channel_for("rec"), token, rows, utcnow(),
                                     __import__("campaigner.deliveries.policy", fromlist=["x"]).engine_settings())
@@ -263,9 +262,7 @@ def test_cancelling_while_a_batch_is_in_flight_lets_that_batch_record_what_it_se
     make_contacts(6)
     campaign = new_campaign()
     with database.connection_context():
-        engine.start(campaign.id)
-        engine.fan_out(campaign)
-        token, rows = engine.claim(campaign.id, "rec", 4, 60, utcnow())
+        token, rows = claim_batch(campaign, 4)
         # The batch has passed its checks and is sending when ops cancel.
         running = campaign_row(campaign.id)
         cancel_campaign(campaign_row(campaign.id))
@@ -357,9 +354,7 @@ def test_a_campaign_is_not_marked_completed_while_any_delivery_is_undelivered(ap
     make_contacts(3)
     campaign = new_campaign()
     with database.connection_context():
-        engine.start(campaign.id)
-        engine.fan_out(campaign)
-        token, rows = engine.claim(campaign.id, "rec", 1, 60, utcnow())
+        token, rows = claim_batch(campaign, 1)
         assert not engine.complete_if_done(campaign.id)  # two queued, one in flight
     run_campaign(campaign.id)
     assert campaign_row(campaign.id).status == "running"  # the claimed one is still in flight
@@ -379,9 +374,7 @@ def test_an_expired_lease_on_a_channel_without_dedupe_ends_unknown_and_is_not_re
     make_contacts(2)
     campaign = new_campaign(channels=("rec_nodedupe",))
     with database.connection_context():
-        engine.start(campaign.id)
-        engine.fan_out(campaign)
-        engine.claim(campaign.id, "rec_nodedupe", 1, 60, utcnow())
+        claim_batch(campaign, 1, "rec_nodedupe")
         assert engine.recover_expired(utcnow()) == 0  # lease still valid
         assert engine.recover_expired(utcnow() + dt.timedelta(seconds=61)) == 1
     run_campaign(campaign.id)
