@@ -4,6 +4,11 @@ Applied names are kept in the ``schema_migrations`` table, so a second
 ``campaigner db upgrade`` does nothing. Each migration runs in a transaction.
 Once a migration has shipped it is never edited: a schema change is a new file
 (peewee's ``playhouse.migrate`` for columns), which works on SQLite and PostgreSQL.
+A migration never reads the model classes: they describe the newest schema, so a
+migration that used them would build something else as the models change. It
+states its tables and columns itself (SQL, or peewee fields written out in it);
+``tests/test_migrations.py`` checks that all of them together build the schema
+the models declare.
 """
 from __future__ import annotations
 
@@ -35,11 +40,18 @@ def applied() -> set[str]:
     return {m.name for m in SchemaMigration.select()}
 
 
-def upgrade() -> list[str]:
-    """Apply every migration not yet applied; return the names applied now."""
+def upgrade(until: str | None = None) -> list[str]:
+    """Apply every migration not yet applied (up to and including `until`); return the names applied now.
+
+    `until` builds the schema of an older release, for testing an upgrade from it.
+    """
+    if until is not None and until not in available():
+        raise ValueError(f"no migration named {until!r}")
     done = applied()
     ran = []
     for name in available():
+        if until is not None and name > until:
+            break
         if name in done:
             continue
         module = importlib.import_module(f"{__name__}.{name}")
