@@ -546,27 +546,6 @@ def test_orders_import_on_the_worker(app, logged_in_ops):
         assert str(Order.get(Order.external_id == "O1").occurred_at) == "2024-05-01 02:00:00"
 
 
-def test_migration_adds_the_progress_columns_to_an_older_database(app):
-    import importlib
-
-    from playhouse.migrate import SchemaMigrator, migrate
-
-    columns = ("processed_rows", "heartbeat_at", "claim", "message")
-    migration = importlib.import_module("campaigner.migrations.0003_import_progress")
-    with database.connection_context():
-        job = ImportJob.create(kind="contacts", filename="old.csv", status="done", created=7)
-        migrator = SchemaMigrator.from_database(database)
-        migrate(*(migrator.drop_column("import_job", name) for name in columns))
-        with database.atomic():
-            migration.upgrade(database)
-        assert set(columns) <= {c.name for c in database.get_columns("import_job")}
-        again = ImportJob.get_by_id(job.id)
-        assert (again.filename, again.created, again.processed_rows, again.claim, again.message) == (
-            "old.csv", 7, 0, "", "")
-        with database.atomic():
-            migration.upgrade(database)  # a database made with the columns: nothing to do
-
-
 def test_editors_cannot_import(logged_in_editor):
     assert logged_in_editor.get("/audience/imports").status_code == 403
 

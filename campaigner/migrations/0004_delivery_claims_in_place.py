@@ -18,9 +18,16 @@ Only pages written from now on get the room; older rows are long final.
 
 def upgrade(db):
     from campaigner.db import is_postgres
-    from campaigner.deliveries.models import DeliveryClaim
 
-    db.create_tables([DeliveryClaim], safe=True)  # 0001 makes it already on a new database
+    # The table as this version made it, not from the model class, which goes on changing.
+    timestamp = "TIMESTAMP" if is_postgres() else "DATETIME"
+    db.execute_sql(
+        'CREATE TABLE "delivery_claim" ("token" VARCHAR(255) NOT NULL PRIMARY KEY, '
+        '"source_type" VARCHAR(255) NOT NULL, "source_id" INTEGER NOT NULL, "channel" VARCHAR(255) NOT NULL, '
+        f'"size" INTEGER NOT NULL, "deferred" INTEGER NOT NULL, "lease_until" {timestamp} NOT NULL, '
+        f'"claimed_at" {timestamp} NOT NULL)')
+    db.execute_sql(
+        'CREATE INDEX "delivery_claim_source_type_source_id" ON "delivery_claim" ("source_type", "source_id")')
     db.execute_sql(
         "INSERT INTO delivery_claim (token, source_type, source_id, channel, size, deferred, lease_until, claimed_at) "
         "SELECT lease_token, source_type, source_id, channel, COUNT(*), 0, MAX(lease_until), MAX(updated_at) "
