@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateTimeLocalField, IntegerField, RadioField, SelectChoice, SelectField, StringField,
                      TextAreaField)
@@ -47,9 +47,10 @@ class CampaignForm(FlaskForm):
                              validators=[Length(max=4000)])
     segment = SelectField(_l("Saved segment"), coerce=lambda v: int(v) if v not in (None, "", "None") else None,
                           validators=[Optional()])
-    send_mode = RadioField(_l("When"), choices=[SelectChoice("now", _l("Now, once scheduled")),
-                                                SelectChoice("at", _l("At a time")),
-                                                SelectChoice("cron", _l("Recurring (cron)"))], default="now")
+    # "When" here is the choice of when to send (发送时机), elsewhere a time column (时间).
+    send_mode = RadioField(lazy_pgettext("schedule", "When"), default="now",
+                           choices=[SelectChoice("now", _l("Now, once scheduled")), SelectChoice("at", _l("At a time")),
+                                    SelectChoice("cron", _l("Recurring (cron)"))])
     send_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     timezone = SelectField(_l("Time zone"))
     cron = StringField(_l("Cron expression"), validators=[Optional(), Length(max=100)],
