@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel import Locale
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import has_request_context, request
@@ -29,9 +29,10 @@ def compile_catalogs(instance_path: str) -> str:
         merged = Catalog(locale=locale_dir.name)
         for po in sorted(locale_dir.glob("*.po")):
             with po.open("rb") as fh:
-                for message in read_po(fh, locale=locale_dir.name):
-                    if message.id and message.string and not message.fuzzy:
-                        merged[message.id] = message
+                catalog = read_po(fh, locale=locale_dir.name)
+            for message in catalog:
+                if is_translated(message, catalog.num_plurals):
+                    merged[message.id] = message  # keyed by its msgctxt too
         # Flask-Babel looks the catalog up by the parsed locale's name (zh_CN -> zh_Hans_CN).
         target = out / str(Locale.parse(locale_dir.name)) / "LC_MESSAGES"
         target.mkdir(parents=True, exist_ok=True)
@@ -40,6 +41,16 @@ def compile_catalogs(instance_path: str) -> str:
             write_mo(fh, merged)
         tmp.replace(target / "messages.mo")  # atomic: another process may be reading it
     return str(out)
+
+
+def is_translated(message: Message, num_plurals: int) -> bool:
+    """Whether a catalogue entry is used: not fuzzy, and each of the locale's plural forms filled in."""
+    if not message.id or message.fuzzy:
+        return False
+    if message.pluralizable:
+        forms = message.string if isinstance(message.string, (tuple, list)) else (message.string,)
+        return len(forms) >= num_plurals and all(forms[:num_plurals])
+    return bool(message.string)
 
 
 def select_locale() -> str | None:
