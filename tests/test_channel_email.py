@@ -269,18 +269,15 @@ def test_certificate_for_another_host_name_is_refused_even_from_a_trusted_ca(app
         assert server.messages == []
 
 
-def test_starttls_is_never_skipped_when_the_server_does_not_offer_it(app, plugins, configure_channel):
+@pytest.mark.parametrize("security, reason", [
+    ("starttls", "STARTTLS extension not supported"),  # never skipped when the server doesn't offer it
+    ("ssl", "TLS handshake with .* failed .*check the port"),  # TLS against a plain port
+])
+def test_a_plain_server_never_gets_the_message_when_tls_is_asked_for(app, plugins, configure_channel, security,
+                                                                      reason):
     with SmtpServer() as plain:
-        channel = _tls_channel(plugins, configure_channel, plain, "starttls")
-        with pytest.raises(TransientError, match="STARTTLS extension not supported"):
-            channel.send(channel.render(SPRING, make_contact(email="fang@example.com"), {}), "k-1")
-        assert plain.messages == []
-
-
-def test_ssl_against_a_plain_port_says_to_check_the_port(app, plugins, configure_channel):
-    with SmtpServer() as plain:
-        channel = _tls_channel(plugins, configure_channel, plain, "ssl")
-        with pytest.raises(TransientError, match="TLS handshake with .* failed .*check the port"):
+        channel = _tls_channel(plugins, configure_channel, plain, security)
+        with pytest.raises(TransientError, match=reason):
             channel.send(channel.render(SPRING, make_contact(email="fang@example.com"), {}), "k-1")
         assert plain.messages == []
 
