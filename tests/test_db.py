@@ -1,7 +1,6 @@
 """The database connection: pooled on PostgreSQL, handed back after each request, really closed on demand."""
 from __future__ import annotations
 
-import gc
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,6 +34,17 @@ def other_sessions(database_url: str) -> int:
     return count
 
 
+def sessions(database_url: str) -> list:
+    import psycopg2
+
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pid, application_name, state, backend_start, state_change, query FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
 def test_a_request_hands_its_connection_back_to_the_pool(postgres, app, client, api_token):
     headers = api_token("ops")
     before = server_process()
@@ -51,8 +61,6 @@ def test_server_threads_share_the_pool_and_close_all_really_closes(postgres, app
     assert statuses == [200] * 40
     # A server thread hands its connection back in the request's teardown, which may still be
     # running after the client has read the response: close again until those have come back.
-    # Earlier tests' apps hold their short-link servers' pools until they are collected.
-    gc.collect()
     deadline = time.monotonic() + 30
     while True:
         close_all_connections()
@@ -60,7 +68,7 @@ def test_server_threads_share_the_pool_and_close_all_really_closes(postgres, app
         if left == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert left == 0
+    assert left == 0, sessions(postgres["database_url"])
 
 
 def test_with_every_pooled_connection_in_use_a_thread_waits_for_one(postgres, app):

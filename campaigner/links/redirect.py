@@ -61,13 +61,15 @@ def click_recorder(app=None) -> ClickRecorder:
 
 
 def _pooled_database(url: str):
+    """Where lookups run: on PostgreSQL the process's own pool (campaigner.db), on SQLite a small pool
+    of this server's (the app opens its SQLite connection per request, which a redirect can't afford)."""
     from playhouse.db_url import connect as connect_url
 
     scheme, rest = url.split("://", 1)
     if scheme == "sqlite":
         return connect_url(f"sqlite+pool://{rest}", pragmas=SQLITE_PRAGMAS, timeout=15,
                            check_same_thread=False, max_connections=32, stale_timeout=600)
-    return connect_url(f"{scheme}+pool://{rest}", max_connections=32, stale_timeout=600)
+    return database
 
 
 class ShortLinkServer:
@@ -81,8 +83,9 @@ class ShortLinkServer:
         self.sql = ("SELECT id, target, expires_at, contact_id FROM short_links WHERE code = "
                     f"{self.db.param}")
         self._parse_time = ShortLink.expires_at.python_value
-        # The pool's connections close with the app (tests make many apps in one process).
-        weakref.finalize(self, self.db.close_all)
+        if self.db is not database:
+            # Its own pool's connections close with the app (tests make many apps in one process).
+            weakref.finalize(self, self.db.close_all)
 
     def lookup(self, code: str):
         """(id, target, expires_at, contact_id) of the link, or None."""
