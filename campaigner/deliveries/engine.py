@@ -44,7 +44,7 @@ from campaigner.content.models import ContentItem
 from campaigner.channels import PermanentError, SendResult, TransientError
 from campaigner.db import database, is_postgres, utcnow, write_transaction
 from campaigner.deliveries import policy
-from campaigner.deliveries.models import WAITING, Delivery, DeliveryClaim, DeliveryEvent, RateWindow
+from campaigner.deliveries.models import WAITING, Delivery, DeliveryClaim, DeliveryEvent, RateWindow, shown_status
 from campaigner.deliveries.sender import SendTimeout, send_messages
 
 log = logging.getLogger(__name__)
@@ -381,8 +381,7 @@ def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.dateti
                f"AND (sent_at IS NULL OR sent_at >= {p})")
         for delivery_id, contact_id, status, sent_at, updated_at, lease, marketing in database.execute_sql(
                 sql, (*chunk, channel, window_start)).fetchall():
-            if status in WAITING and lease is not None:
-                status = "sending"  # claimed by a batch
+            status = shown_status(status, lease)
             if not marketing or status not in ("sent", "sending") or (status == "sending" and lease == token):
                 continue  # not counted, or this batch's own claim
             seen.setdefault(contact_id, []).append((delivery_id, status, _as_datetime(sent_at or updated_at)))

@@ -15,6 +15,11 @@ FINAL_STATUSES = ("sent", "failed", "skipped", "unknown", "cancelled")
 WAITING = ("queued", "deferred")  # stored statuses of a delivery not final yet
 
 
+def shown_status(status: str, lease_token: str | None) -> str:
+    """A stored status as ops see it: a waiting delivery that carries a claim's token is "sending"."""
+    return "sending" if status in WAITING and lease_token else status
+
+
 class Delivery(BaseModel):
     """One message to one contact on one channel from one source, and everything that happened to it."""
 
@@ -40,7 +45,7 @@ class Delivery(BaseModel):
     @property
     def state(self) -> str:
         """The status ops see: a waiting delivery that a batch has claimed is "sending"."""
-        return "sending" if self.status in WAITING and self.lease_token else self.status
+        return shown_status(self.status, self.lease_token)
 
     class Meta:
         indexes = (
