@@ -6,6 +6,8 @@ the instance folder (.mo files are build output, not kept in the repository).
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from babel import Locale
@@ -36,10 +38,16 @@ def compile_catalogs(instance_path: str) -> str:
         # Flask-Babel looks the catalog up by the parsed locale's name (zh_CN -> zh_Hans_CN).
         target = out / str(Locale.parse(locale_dir.name)) / "LC_MESSAGES"
         target.mkdir(parents=True, exist_ok=True)
-        tmp = target / "messages.mo.tmp"
-        with tmp.open("wb") as fh:
-            write_mo(fh, merged)
-        tmp.replace(target / "messages.mo")  # atomic: another process may be reading it
+        # A temporary file of this process's own, then an atomic replace: two processes starting at once
+        # on one instance folder each write their own file, and a reader sees the old or the new catalog.
+        fd, tmp = tempfile.mkstemp(prefix="messages.", suffix=".mo.tmp", dir=target)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write_mo(fh, merged)
+            os.replace(tmp, target / "messages.mo")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return str(out)
 
 
