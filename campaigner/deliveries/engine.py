@@ -28,8 +28,10 @@ Nothing here imports Flask or Huey.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import operator
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,7 +45,7 @@ from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
 from campaigner.channels import PermanentError, SendResult, TransientError
 from campaigner.db import database, is_postgres, utcnow, write_transaction
-from campaigner.deliveries import policy
+from campaigner.deliveries import policy, reservations
 from campaigner.deliveries.models import WAITING, Delivery, DeliveryClaim, DeliveryEvent, RateWindow, shown_status
 from campaigner.deliveries.sender import SendTimeout, send_messages
 
@@ -234,7 +236,7 @@ def refund(key: str, unused: int, limit: int | None, now: dt.datetime) -> None:
 
 
 def claim(campaign_id: int, channel: str, limit: int, lease_seconds: float, now: dt.datetime):
-    """Claim up to `limit` due deliveries of one channel: (token, [(id, contact_id, attempts, key), ...]).
+    """Claim up to `limit` due deliveries of one channel: (token, [(id, contact_id, attempts, key, marketing), ...]).
 
     A claim writes only the lease, the token and the attempt count, none of them indexed, and leaves
     the status alone: PostgreSQL then updates the row in place (a HOT update, the table keeps room
@@ -261,16 +263,16 @@ def claim(campaign_id: int, channel: str, limit: int, lease_seconds: float, now:
         target = f"id IN ({due})"
     sql = (f"UPDATE {table} SET lease_until = {p}, lease_token = {p}, "
            f"attempts = attempts + 1, updated_at = {p} WHERE {target} "
-           f"RETURNING id, contact_id, attempts, idempotency_key, status")
+           f"RETURNING id, contact_id, attempts, idempotency_key, marketing, status")
     lease_until = now + dt.timedelta(seconds=lease_seconds)
     with write_transaction():
         cursor = database.execute_sql(sql, (lease_until, token, now, SOURCE, campaign_id, channel, now, int(limit)))
         rows = cursor.fetchall()
         if rows:
             DeliveryClaim.insert(token=token, source_type=SOURCE, source_id=campaign_id, channel=channel,
-                                 size=len(rows), deferred=sum(1 for r in rows if r[4] == "deferred"),
+                                 size=len(rows), deferred=sum(1 for r in rows if r[5] == "deferred"),
                                  lease_until=lease_until, claimed_at=now).execute()
-    rows = sorted(r[:4] for r in rows)
+    rows = sorted((r[0], r[1], r[2], r[3], bool(r[4])) for r in rows)
     return token, rows
 
 
@@ -357,37 +359,6 @@ def _log_events(rows: list[dict]) -> None:
             DeliveryEvent.insert_many(chunk).execute()
 
 
-CAP_INDEX = "delivery_contact_id_channel_sent_at"  # the (contact, channel, sent_at) index of Delivery.Meta
-
-
-def _cap_counts(contact_ids: list[int], channel: str, token: str, now: dt.datetime, days: int = 7):
-    """Per contact: marketing messages on `channel` sent in the last `days` or being sent by another batch.
-
-    Returns {contact_id: [(delivery id, status, at)]}. A delivery
-    another batch is sending right now counts against a row with a higher id,
-    so two batches racing for one contact send one message, not two (nor zero).
-    """
-    window_start = now - dt.timedelta(days=days)
-    p = database.param
-    seen: dict[int, list] = {}
-    for chunk in _chunks(contact_ids):
-        # Only contact, channel and time in SQL: given a condition on status, both databases (SQLite
-        # always, PostgreSQL before its statistics catch up) read the status index instead, which
-        # holds every sent row of every campaign, on every batch. The rest is sorted out here.
-        table = Delivery._meta.table_name
-        source = table if is_postgres() else f"{table} INDEXED BY {CAP_INDEX}"
-        sql = (f"SELECT id, contact_id, status, sent_at, updated_at, lease_token, marketing FROM {source} "
-               f"WHERE contact_id IN ({_placeholders(len(chunk))}) AND channel = {p} "
-               f"AND (sent_at IS NULL OR sent_at >= {p})")
-        for delivery_id, contact_id, status, sent_at, updated_at, lease, marketing in database.execute_sql(
-                sql, (*chunk, channel, window_start)).fetchall():
-            status = shown_status(status, lease)
-            if not marketing or status not in ("sent", "sending") or (status == "sending" and lease == token):
-                continue  # not counted, or this batch's own claim
-            seen.setdefault(contact_id, []).append((delivery_id, status, _as_datetime(sent_at or updated_at)))
-    return seen
-
-
 CONTACT_FIELDS = [f for f in Contact._meta.sorted_fields]
 
 
@@ -436,8 +407,18 @@ def opted_out_of(contact_ids: list[int], channel: str) -> set[int]:
 
 
 def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.datetime, engine: dict) -> BatchOutcome:
-    """Check, render, send and record one claimed batch of `campaign` on `channel`."""
+    """Check, reserve, render, hand over in small groups and record one claimed batch of `campaign` on `channel`.
+
+    What each group of `handover_size` messages comes to is written in the transaction that marks the
+    next group handed (`DeliveryClaim.handed_upto`) and re-reads the campaign. So a kill leaves at most
+    one group `unknown` (the rest of the batch goes back to the queue), a pause or cancel stops the
+    batch before its next group, and a campaign pauses itself once the run of consecutive errors reaches
+    `pause_after_errors` (the last group is cut to fit the threshold), not a batch later.
+    """
     from campaigner.links.shortener import shorten_links
+    from campaigner.plugins import render_context
+    from campaigner.runtime import current_runtime
+    from campaigner.unsubscribe import unsubscribe_url
 
     outcome = BatchOutcome(claimed=len(rows))
     ids = [r[0] for r in rows]
@@ -458,46 +439,50 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
 
     contacts = load_contacts([r[1] for r in rows])
     opted_out = opted_out_of(list(contacts), channel.name)
-    caps = policy.effective_caps(engine, campaign.caps, getattr(channel.capabilities, "caps_per_contact", None))
-    capped = any(caps.values())
-    cap_days = max((policy.CAP_WINDOWS[k] for k, v in caps.items() if v), default=0)
-    cap_rows = _cap_counts(list(contacts), channel.name, token, now, cap_days) if capped else {}
     window = policy.effective_quiet_hours(engine, campaign.quiet_hours, channel.name)
     fallback_tz = instance_timezone()
-    from campaigner.plugins import render_context
-    from campaigner.runtime import current_runtime
-    from campaigner.unsubscribe import unsubscribe_url
+    record = _Outcomes(token, outcome)
+    candidates: list[tuple] = []  # (delivery id, attempts, key, contact, address, marketing)
+    for delivery_id, contact_id, attempts, key, marketing in rows:
+        contact = contacts.get(contact_id)
+        if contact is None:
+            record.skip(delivery_id, "contact_deleted")
+            continue
+        if contact_id in opted_out:
+            record.skip(delivery_id, "opted_out")
+            continue
+        if window:
+            until = policy.quiet_until(now, policy.zone(contact.timezone, fallback_tz), window)
+            if until is not None:
+                record.defer(delivery_id, until, "quiet_hours", now)
+                continue
+        address = channel.address(contact)
+        if not address:
+            record.skip(delivery_id, "no_address")
+            continue
+        candidates.append((delivery_id, attempts, key, contact, address, marketing))
+
+    # Places under the caps and the provider's rate, taken before anything is rendered or handed over.
+    refused = _take_places(candidates, campaign, channel, engine, now)
+    for delivery_id, (kind, refusal) in refused.items():
+        if kind == "cap":
+            cap = refusal.key.split(":")[1]
+            record.skip(delivery_id, "capped", error=(
+                f"the {cap} cap of {refusal.limit} is used up by delivery "
+                f"{', '.join(map(str, refusal.holders)) or 'another batch'}"),
+                details={"cap": cap, "limit": refusal.limit, "used_by": refusal.holders,
+                         "frees_at": refusal.until.isoformat() if refusal.until else None})
+        else:
+            record.defer(delivery_id, refusal.until or now + dt.timedelta(seconds=60), "rate_limited", now,
+                         details={"limit_per_minute": refusal.limit, "address_key": refusal.key})
+    reservations.release(list(refused))
 
     settings = current_runtime().settings
     # The keys every message shares, from the one place that defines a render context.
     static_context = render_context(None, channel.name, campaign_id=campaign.id, settings=settings, campaign=campaign)
-
-    skipped: dict[str, list[int]] = {}
-    deferred: dict[dt.datetime, list[int]] = {}
-    failed: dict[str, list[int]] = {}
-    events: list[dict] = []
     to_send: list[tuple] = []  # (delivery id, attempts, message, key)
-    for delivery_id, contact_id, attempts, key in rows:
-        contact = contacts.get(contact_id)
-        if contact is None:
-            skipped.setdefault("contact_deleted", []).append(delivery_id)
-            continue
-        if contact_id in opted_out:
-            skipped.setdefault("opted_out", []).append(delivery_id)
-            continue
-        if capped:
-            earlier = [at for i, status, at in cap_rows.get(contact_id, ()) if status == "sent" or i < delivery_id]
-            if earlier and policy.over_cap(caps, earlier, now):
-                skipped.setdefault("capped", []).append(delivery_id)
-                continue
-        if window:
-            until = policy.quiet_until(now, policy.zone(contact.timezone, fallback_tz), window)
-            if until is not None:
-                deferred.setdefault(until, []).append(delivery_id)
-                continue
-        address = channel.address(contact)
-        if not address:
-            skipped.setdefault("no_address", []).append(delivery_id)
+    for delivery_id, attempts, key, contact, address, _marketing in candidates:
+        if delivery_id in refused:
             continue
         try:
             context = LazyContext(static_context, {"delivery_id": delivery_id, "idempotency_key": key,
@@ -511,123 +496,246 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                 message.html = shorten_links(message.html, delivery_id=delivery_id, campaign_id=campaign.id,
                                              channel=channel.name, fmt="html")
         except Exception as exc:  # noqa: BLE001 - a plugin's render error fails its delivery only
-            error = f"render failed: {type(exc).__name__}: {exc}"
-            failed.setdefault(error, []).append(delivery_id)
-            events.append({"delivery": delivery_id, "at": now, "status": "failed", "attempt": attempts, "error": error})
+            record.fail(delivery_id, attempts, f"render failed: {type(exc).__name__}: {exc}", now)
             continue
         to_send.append((delivery_id, attempts, message, key))
 
-    results = send_messages(channel, [(m, k) for _i, _a, m, k in to_send], threads=engine["send_threads"])
-    done = utcnow()
-    sent: list[tuple[int, str | None]] = []
-    retry: dict[tuple[dt.datetime, str], list[int]] = {}
-    unknown: dict[str, list[int]] = {}
     dedupes = bool(getattr(channel.capabilities, "provider_dedupes", False))
-    error_run = campaign_errors = 0
-    for (delivery_id, attempts, _message, _key), result in zip(to_send, results):
-        if isinstance(result, SendResult):
-            sent.append((delivery_id, result.provider_id))
-            error_run = 0
-            continue
-        if result is not None and not isinstance(result, Exception):
-            # A plugin returning something else than a SendResult: take a provider id if it has one.
-            sent.append((delivery_id, getattr(result, "provider_id", None)))
-            error_run = 0
-            continue
-        error_run += 1
-        campaign_errors += 1
-        error = f"{type(result).__name__}: {result}" if result is not None else "the channel returned nothing"
-        transient = isinstance(result, TransientError) or (isinstance(result, SendTimeout) and dedupes)
-        if isinstance(result, SendTimeout) and not dedupes:
-            unknown.setdefault(error, []).append(delivery_id)
-            events.append({"delivery": delivery_id, "at": done, "status": "unknown", "attempt": attempts, "error": error})
-        elif transient and attempts < engine["max_attempts"]:
-            when = done + policy.retry_delay(engine, attempts)
-            retry_after = getattr(result, "retry_after", None)
-            if retry_after:  # the provider said when: never sooner
-                when = max(when, done + dt.timedelta(seconds=float(retry_after)))
-            retry.setdefault((when, error), []).append(delivery_id)
-            events.append({"delivery": delivery_id, "at": done, "status": "queued", "attempt": attempts,
-                           "error": error, "details": {"retry_at": when.isoformat()}})
-        else:
-            if isinstance(result, PermanentError) or not transient:
-                final_error = error
-            else:
-                final_error = f"{error} (gave up after {attempts} attempts)"
-            failed.setdefault(final_error, []).append(delivery_id)
-            events.append({"delivery": delivery_id, "at": done, "status": "failed", "attempt": attempts,
-                           "error": final_error})
+    group_size = max(1, int(engine.get("handover_size") or 1))
+    error_limit = engine["pause_after_errors"]
+    beat = _heartbeat(token, engine["lease_seconds"])
+    position, group, results, done = 0, [], [], now
+    errors = errors_seen = 0
+    while True:
+        with write_transaction():
+            relax_durability()
+            run, total, any_sent = record.results(group, results, engine, dedupes, done)
+            record.write(done)
+            row = (Campaign.select(Campaign.status, Campaign.consecutive_errors)
+                   .where(Campaign.id == campaign.id).tuples().first())
+            status, errors = row if row else ("deleted", 0)
+            if total or (any_sent and errors):
+                errors = _count_errors(campaign.id, sent_any=any_sent, trailing=run, total=total)
+            errors_seen += total
+            stop = status != "running"
+            if not stop and error_limit and errors >= error_limit:
+                pause(campaign.id, f"paused itself after {errors} consecutive send errors; last: {record.last_error}",
+                      done)
+                stop = True
+            if stop or position >= len(to_send):
+                unhanded = [i for i, _a, _m, _k in to_send[position:]]
+                outcome.released = release(unhanded, token, done)
+                reservations.release(unhanded)
+                finish_claim(token)
+                if status == "cancelled":
+                    cancel_pending(campaign.id, done)
+                Campaign.update(pumped_at=done).where(Campaign.id == campaign.id).execute()
+                break
+            size = group_size
+            if error_limit and errors:  # a failing gateway gets no more than the threshold asks for
+                size = max(1, min(size, error_limit - errors))
+            group = to_send[position:position + size]
+            if not _hand_over(token, group[-1][0], engine["lease_seconds"]):
+                break  # recovery took the claim for lost: it owns the rows now, nothing more is handed
+        results = send_messages(channel, [(m, k) for _i, _a, m, k in group], threads=engine["send_threads"],
+                                on_wait=beat)
+        done = utcnow()
+        position += len(group)
 
-    with write_transaction():
-        relax_durability()
-        if sent:
-            for chunk in _chunks(sent):
-                chunk_ids = [i for i, _p in chunk]
-                provider = {i: p for i, p in chunk if p is not None} or None
-                _update_claimed(chunk_ids, token, status="sent", sent_at=done, updated_at=done, provider_id=provider,
-                                error=None, reason="")
-            outcome.sent = len(sent)
-        for reason, reason_ids in skipped.items():
-            _update_claimed(reason_ids, token, status="skipped", reason=reason, updated_at=done,
-                            attempts=DECREMENT)
-            outcome.skipped[reason] = len(reason_ids)
-        for until, until_ids in deferred.items():
-            _update_claimed(until_ids, token, status="deferred", reason="quiet_hours", send_after=until,
-                            lease_token=None, updated_at=done, attempts=DECREMENT)
-            events.extend({"delivery": i, "at": done, "status": "deferred", "attempt": 0, "error": "",
-                           "details": {"until": until.isoformat(), "reason": "quiet_hours"}} for i in until_ids)
-            outcome.deferred += len(until_ids)
-        for (when, error), when_ids in retry.items():
-            _update_claimed(when_ids, token, status="queued", send_after=when, lease_token=None, updated_at=done,
-                            error=error)
-            outcome.retrying += len(when_ids)
-        for error, error_ids in failed.items():
-            _update_claimed(error_ids, token, status="failed", error=error, updated_at=done)
-            outcome.failed += len(error_ids)
-        for error, error_ids in unknown.items():
-            _update_claimed(error_ids, token, status="unknown", error=error, updated_at=done)
-            outcome.unknown += len(error_ids)
-        _log_events(events)
-        finish_claim(token)
-        _count_errors(campaign.id, sent_any=bool(sent), trailing=error_run, total=campaign_errors, now=done,
-                      engine=engine, last_error=next((e["error"] for e in reversed(events) if e["error"]), ""))
-
-    _emit_events(sent, failed, done)
+    _emit_events(record.sent_ids, record.failed_ids, done)
     return outcome
 
 
-def _count_errors(campaign_id: int, *, sent_any: bool, trailing: int, total: int, now: dt.datetime,
-                  engine: dict, last_error: str) -> None:
-    """Keep the campaign's run of consecutive send errors and the time of its last batch; pause it when the run gets too long."""
-    if not total and not sent_any:
-        Campaign.update(pumped_at=now).where(Campaign.id == campaign_id).execute()
-        return
+def _take_places(candidates: list, campaign: Campaign, channel, engine: dict, now: dt.datetime) -> dict:
+    """Reserve each candidate's places (caps for marketing, the provider's per-address rate); {delivery id: (kind, Refusal)}."""
+    caps = policy.effective_caps(engine, campaign.caps, getattr(channel.capabilities, "caps_per_contact", None))
+    caps = {name: limit for name, limit in caps.items() if limit}
+    per_address = getattr(channel.capabilities, "rate_limit_per_address_per_minute", None)
+    requests, kinds = [], []
+    for delivery_id, _attempts, _key, contact, address, marketing in candidates:
+        if marketing:
+            for name, limit in caps.items():
+                requests.append(reservations.Request(reservations.cap_key(name, channel.name, contact.id), limit,
+                                                     dt.timedelta(days=policy.CAP_WINDOWS[name]), delivery_id))
+                kinds.append("cap")
+        if per_address:
+            requests.append(reservations.Request(reservations.rate_key(channel.name, address), int(per_address),
+                                                 dt.timedelta(minutes=1), delivery_id))
+            kinds.append("rate")
+    if not requests:
+        return {}
+    refused: dict = {}
+    for request, kind, refusal in zip(requests, kinds, reservations.reserve(requests, now)):
+        if refusal is not None and (request.holder not in refused or kind == "cap"):
+            refused[request.holder] = (kind, refusal)  # a cap skips for good; that wins over a rate deferral
+    return refused
+
+
+def _hand_over(token: str, upto: int, lease_seconds: float) -> bool:
+    """Mark the claim's rows up to `upto` as handed to the channel and renew its lease; False if the claim is gone."""
+    return bool(DeliveryClaim.update(handed_upto=upto, lease_until=utcnow() + dt.timedelta(seconds=lease_seconds))
+                .where(DeliveryClaim.token == token).execute())
+
+
+def _heartbeat(token: str, lease_seconds: float):
+    """A callback for the sender's wait loop: renews the claim's lease every quarter lease while sends are slow."""
+    last = [time.monotonic()]
+
+    def beat() -> None:
+        if time.monotonic() - last[0] < lease_seconds / 4:
+            return
+        last[0] = time.monotonic()
+        with write_transaction():
+            (DeliveryClaim.update(lease_until=utcnow() + dt.timedelta(seconds=lease_seconds))
+             .where(DeliveryClaim.token == token).execute())
+
+    return beat
+
+
+class _Outcomes:
+    """Outcomes of a batch decided but not yet written; `write` records them on the claimed rows."""
+
+    def __init__(self, token: str, outcome: BatchOutcome):
+        self.token, self.outcome = token, outcome
+        self.last_error = ""
+        self.sent_ids: list[int] = []
+        self.failed_ids: list[int] = []
+        self._clear()
+
+    def _clear(self) -> None:
+        self.sent: list[tuple[int, str | None, dict | None]] = []
+        self.skipped: dict[str, list[int]] = {}
+        self.skip_errors: dict[int, str] = {}
+        self.deferred: dict[tuple[dt.datetime, str], list[int]] = {}
+        self.retry: dict[tuple[dt.datetime, str], list[int]] = {}
+        self.failed: dict[str, list[int]] = {}
+        self.unknown: dict[str, list[int]] = {}
+        self.events: list[dict] = []
+
+    def skip(self, delivery_id: int, reason: str, error: str | None = None, details: dict | None = None) -> None:
+        self.skipped.setdefault(reason, []).append(delivery_id)
+        if error:
+            self.skip_errors[delivery_id] = error
+            self.events.append({"delivery": delivery_id, "at": utcnow(), "status": "skipped", "attempt": 0,
+                                "error": error, "details": details})
+
+    def defer(self, delivery_id: int, until: dt.datetime, reason: str, now: dt.datetime,
+              details: dict | None = None) -> None:
+        self.deferred.setdefault((until, reason), []).append(delivery_id)
+        self.events.append({"delivery": delivery_id, "at": now, "status": "deferred", "attempt": 0, "error": "",
+                            "details": {"until": until.isoformat(), "reason": reason, **(details or {})}})
+
+    def fail(self, delivery_id: int, attempts: int, error: str, now: dt.datetime) -> None:
+        self.failed.setdefault(error, []).append(delivery_id)
+        self.events.append({"delivery": delivery_id, "at": now, "status": "failed", "attempt": attempts,
+                            "error": error})
+        self.last_error = error
+
+    def results(self, group: list, results: list, engine: dict, dedupes: bool, done: dt.datetime):
+        """Sort what the channel answered for `group`; return (trailing error run, errors, any sent)."""
+        run = total = 0
+        any_sent = False
+        for (delivery_id, attempts, _message, _key), result in zip(group, results):
+            if result is not None and not isinstance(result, Exception):
+                # A SendResult, or something else a plugin returned: take a provider id and details if it has them.
+                details = getattr(result, "details", None)
+                self.sent.append((delivery_id, getattr(result, "provider_id", None),
+                                  details if isinstance(details, dict) and details else None))
+                run, any_sent = 0, True
+                continue
+            run += 1
+            total += 1
+            error = f"{type(result).__name__}: {result}" if result is not None else "the channel returned nothing"
+            self.last_error = error
+            transient = isinstance(result, TransientError) or (isinstance(result, SendTimeout) and dedupes)
+            if isinstance(result, SendTimeout) and not dedupes:
+                self.unknown.setdefault(error, []).append(delivery_id)
+                self.events.append({"delivery": delivery_id, "at": done, "status": "unknown", "attempt": attempts,
+                                    "error": error})
+            elif transient and attempts < engine["max_attempts"]:
+                when = done + policy.retry_delay(engine, attempts)
+                retry_after = getattr(result, "retry_after", None)
+                if retry_after:  # the provider said when: never sooner
+                    when = max(when, done + dt.timedelta(seconds=float(retry_after)))
+                self.retry.setdefault((when, error), []).append(delivery_id)
+                self.events.append({"delivery": delivery_id, "at": done, "status": "queued", "attempt": attempts,
+                                    "error": error, "details": {"retry_at": when.isoformat()}})
+            else:
+                if isinstance(result, PermanentError) or not transient:
+                    final_error = error
+                else:
+                    final_error = f"{error} (gave up after {attempts} attempts)"
+                self.failed.setdefault(final_error, []).append(delivery_id)
+                self.events.append({"delivery": delivery_id, "at": done, "status": "failed", "attempt": attempts,
+                                    "error": final_error})
+        return run, total, any_sent
+
+    def write(self, done: dt.datetime) -> None:
+        """Record everything decided so far on its rows (inside the caller's transaction)."""
+        token, outcome = self.token, self.outcome
+        for chunk in _chunks(self.sent):
+            chunk_ids = [i for i, _p, _d in chunk]
+            provider = {i: p for i, p, _d in chunk if p is not None} or None
+            details = {i: json.dumps(d, ensure_ascii=False, sort_keys=True, default=str)
+                       for i, _p, d in chunk if d} or None
+            _update_claimed(chunk_ids, token, status="sent", sent_at=done, updated_at=done, provider_id=provider,
+                            error=None, reason="", details=details)
+        outcome.sent += len(self.sent)
+        self.sent_ids += [i for i, _p, _d in self.sent]
+        for reason, reason_ids in self.skipped.items():
+            errors = {i: self.skip_errors[i] for i in reason_ids if i in self.skip_errors} or None
+            _update_claimed(reason_ids, token, status="skipped", reason=reason, updated_at=done, error=errors,
+                            attempts=DECREMENT)
+            outcome.skipped[reason] = outcome.skipped.get(reason, 0) + len(reason_ids)
+        for (until, reason), until_ids in self.deferred.items():
+            _update_claimed(until_ids, token, status="deferred", reason=reason, send_after=until,
+                            lease_token=None, updated_at=done, attempts=DECREMENT)
+            outcome.deferred += len(until_ids)
+        gave_back: list[int] = []
+        for (when, error), when_ids in self.retry.items():
+            _update_claimed(when_ids, token, status="queued", send_after=when, lease_token=None, updated_at=done,
+                            error=error)
+            outcome.retrying += len(when_ids)
+            gave_back += when_ids
+        for error, error_ids in self.failed.items():
+            _update_claimed(error_ids, token, status="failed", error=error, updated_at=done)
+            outcome.failed += len(error_ids)
+            gave_back += error_ids
+            self.failed_ids += error_ids
+        for error, error_ids in self.unknown.items():
+            _update_claimed(error_ids, token, status="unknown", error=error, updated_at=done)
+            outcome.unknown += len(error_ids)
+        # Not sent: the caps' places go back (the provider's rate counted the request all the same).
+        reservations.release(gave_back, namespace="cap")
+        _log_events(self.events)
+        self._clear()
+
+
+def _count_errors(campaign_id: int, *, sent_any: bool, trailing: int, total: int) -> int:
+    """Keep the campaign's run of consecutive send errors (shared by its send chains); return it."""
     if sent_any:
-        Campaign.update(consecutive_errors=trailing, pumped_at=now).where(Campaign.id == campaign_id).execute()
-        errors = trailing
-    else:
-        (Campaign.update(consecutive_errors=Campaign.consecutive_errors + total, pumped_at=now)
-         .where(Campaign.id == campaign_id).execute())
-        errors = Campaign.select(Campaign.consecutive_errors).where(Campaign.id == campaign_id).scalar() or 0
-    limit = engine["pause_after_errors"]
-    if limit and errors >= limit:
-        pause(campaign_id, f"paused itself after {errors} consecutive send errors; last: {last_error}", now)
+        Campaign.update(consecutive_errors=trailing).where(Campaign.id == campaign_id).execute()
+        return trailing
+    (Campaign.update(consecutive_errors=Campaign.consecutive_errors + total)
+     .where(Campaign.id == campaign_id).execute())
+    return Campaign.select(Campaign.consecutive_errors).where(Campaign.id == campaign_id).scalar() or 0
 
 
-def _emit_events(sent: list, failed: dict, now: dt.datetime) -> None:
+def _emit_events(sent_ids: list[int], failed_ids: list[int], now: dt.datetime) -> None:
     """Tell delivery_event plugins (analytics, webhooks) what was sent and what failed."""
     from campaigner.runtime import current_runtime
 
     plugins = current_runtime().plugins
-    if not plugins.hook.delivery_event.get_hookimpls() or not (sent or failed):
+    if not plugins.hook.delivery_event.get_hookimpls() or not (sent_ids or failed_ids):
         return
-    ids = [i for i, _p in sent] + [i for ids in failed.values() for i in ids]
-    sent_ids = {i for i, _p in sent}
+    ids = list(sent_ids) + list(failed_ids)
+    sent_ids = set(sent_ids)
     emitter = getattr(plugins, "emit_delivery_event", None)
     for chunk in _chunks(ids):
         for delivery in Delivery.select().where(Delivery.id.in_(chunk)):
             event = "sent" if delivery.id in sent_ids else "failed"
-            details = {"provider_id": delivery.provider_id, "error": delivery.error}
+            details = {"provider_id": delivery.provider_id, "error": delivery.error,
+                       "provider_details": delivery.details or {}}
             if emitter is not None:
                 emitter(event, delivery, details)
                 continue
@@ -722,8 +830,9 @@ def pump(campaign_id: int, now: dt.datetime | None = None) -> dt.datetime | None
                 blocked_until = when if blocked_until is None else min(blocked_until, when)
         if not granted_channel:
             continue
-        lease = max(engine["lease_seconds"], float(getattr(channel, "send_timeout", 30) or 30) * 2)
-        token, rows = claim(campaign.id, name, granted_channel, lease, now)
+        # A short lease: the batch renews it as it goes (each group handed over, and a heartbeat
+        # while it waits on slow sends), so only a dead worker's claim runs out.
+        token, rows = claim(campaign.id, name, granted_channel, engine["lease_seconds"], now)
         refund(throttle_key, granted_channel - len(rows), throttle, now)
         refund(channel_key, granted_channel - len(rows), channel_limit, now)
         if rows:
@@ -746,7 +855,8 @@ def pump(campaign_id: int, now: dt.datetime | None = None) -> dt.datetime | None
 
 def recover_expired(now: dt.datetime | None = None, campaign_id: int | None = None,
                     requeued: set | None = None) -> int:
-    """Settle claims whose lease ran out: queued again with the same key where the provider dedupes, else unknown.
+    """Settle claims whose lease ran out (their worker died): what was never handed over goes back to the queue;
+    what was handed is queued again with the same key where the provider dedupes, else marked unknown.
 
     The ids of campaigns that got deliveries back in the queue are added to
     `requeued`: they need a send chain, and theirs may have ended meanwhile.
@@ -765,8 +875,22 @@ def recover_expired(now: dt.datetime | None = None, campaign_id: int | None = No
         active = status in ("running", "paused", "scheduled")
         scope = [in_flight([claim_row])]
         with write_transaction():
+            claim_row = _lock_expired_claim(claim_row.token, now)
+            if claim_row is None:
+                continue  # its batch renewed the lease meanwhile (alive after all), or another sweep settled it
+            handed = scope + [Delivery.id <= claim_row.handed_upto]
+            # Never handed to the channel: back to the queue as if never claimed, places given back.
+            never = [i for (i,) in Delivery.select(Delivery.id).where(*scope, Delivery.id > claim_row.handed_upto)
+                     .tuples()]
+            for chunk in _chunks(never):
+                (Delivery.update(lease_until=None, lease_token=None, attempts=Delivery.attempts - 1, updated_at=now)
+                 .where(Delivery.id.in_(chunk), Delivery.lease_token == claim_row.token).execute())
+            reservations.release(never)
+            total += len(never)
+            if never and requeued is not None:
+                requeued.add(claim_row.source_id)
             if dedupes and active:
-                replay = scope + [Delivery.attempts < engine["max_attempts"]]
+                replay = handed + [Delivery.attempts < engine["max_attempts"]]
                 _event_from(replay, "queued", "the worker stopped during the send; replayed with the same idempotency key", now)
                 replayed = (Delivery.update(status="queued", lease_until=None, lease_token=None, send_after=now,
                                             updated_at=now).where(*replay).execute())
@@ -774,11 +898,21 @@ def recover_expired(now: dt.datetime | None = None, campaign_id: int | None = No
                 if replayed and requeued is not None:
                     requeued.add(claim_row.source_id)
             error = "the worker stopped during the send; the outcome is unknown (not resent)"
-            _event_from(scope, "unknown", error, now)
+            _event_from(handed, "unknown", error, now)
             total += (Delivery.update(status="unknown", error=error, lease_until=None, updated_at=now)
-                      .where(*scope).execute())
+                      .where(*handed).execute())
             finish_claim(claim_row.token)
     return total
+
+
+def _lock_expired_claim(token: str, now: dt.datetime):
+    """The claim, read again and locked for this transaction, if its lease is still out; else None.
+
+    The lock orders recovery against the batch's own `_hand_over`: whichever comes second sees the
+    other's write (a renewed lease, or no claim at all), so no group is handed after its rows were requeued.
+    """
+    query = DeliveryClaim.select().where(DeliveryClaim.token == token, DeliveryClaim.lease_until < now)
+    return (query.for_update() if is_postgres() else query).first()
 
 
 def _event_from(where: list, status: str, error: str, now: dt.datetime) -> None:
@@ -794,6 +928,7 @@ def sweep(now: dt.datetime | None = None, revive_all: bool = False) -> SweepRepo
     report = SweepReport()
     requeued: set = set()
     report.recovered = recover_expired(now, requeued=requeued)
+    reservations.forget_expired(now)
     report.dispatch = [c for (c,) in Campaign.select(Campaign.id).where(
         Campaign.status == "scheduled", Campaign.send_at <= now).tuples()]
     stale = now - STALE_PUMP

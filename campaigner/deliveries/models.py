@@ -41,6 +41,7 @@ class Delivery(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
     sent_at = peewee.DateTimeField(null=True)
+    details = JSONField(null=True)  # what the provider said of the send (SendResult.details)
 
     @property
     def state(self) -> str:
@@ -88,6 +89,9 @@ class DeliveryClaim(BaseModel):
     channel = peewee.CharField()
     size = peewee.IntegerField()
     deferred = peewee.IntegerField(default=0)  # how many of them were claimed from `deferred`
+    # The highest delivery id of the claim handed to the channel so far, written (and committed) before
+    # each group is handed: after a kill, rows up to it may have been sent, rows above it were not.
+    handed_upto = peewee.IntegerField(default=0)
     lease_until = peewee.DateTimeField()
     claimed_at = peewee.DateTimeField(default=utcnow)
 
@@ -103,4 +107,19 @@ class RateWindow(BaseModel):
     used = peewee.IntegerField(default=0)
 
 
-MODELS = [Delivery, DeliveryEvent, DeliveryClaim, RateWindow]
+class SendReservation(BaseModel):
+    """One place in a shared limit, held by a delivery until `expires_at` (see campaigner.deliveries.reservations)."""
+
+    key = peewee.CharField()
+    slot = peewee.IntegerField()
+    holder = peewee.IntegerField()  # the delivery holding the place
+    taken_at = peewee.DateTimeField()
+    expires_at = peewee.DateTimeField()
+
+    class Meta:
+        table_name = "send_reservation"
+        primary_key = peewee.CompositeKey("key", "slot")
+        indexes = ((("holder",), False),)
+
+
+MODELS = [Delivery, DeliveryEvent, DeliveryClaim, RateWindow, SendReservation]

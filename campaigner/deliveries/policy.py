@@ -17,14 +17,23 @@ ENGINE_DEFAULTS: dict = {
     "quiet_hours": {"start": "21:00", "end": "09:00", "channels": ["sms", "chat"]},
     # Deliveries claimed, checked, sent and recorded together. Per-batch costs (a synchronous commit
     # for the claim, a dozen small queries) halve from 500 to 1,000; measured with bench fanout on
-    # PostgreSQL, 10,000 -> 12,900 deliveries/s, on SQLite no change. Pausing stops within one batch.
+    # PostgreSQL, 10,000 -> 12,900 deliveries/s, on SQLite no change.
     "batch_size": 1000,
+    # A batch hands its messages to the channel this many at a time. Before each group it records what
+    # the last one came to, re-reads the campaign and marks the group handed, so: a kill leaves at most
+    # one group per send chain `unknown` (the rest goes back to the queue); after a pause or cancel
+    # has answered, at most one group per chain still goes out (parallel_batches x handover_size: 32
+    # on SQLite, 96 on PostgreSQL by default); and auto-pause stops at the threshold, not a batch later.
+    "handover_size": 32,
     # Send chains per running campaign; None: 1 on SQLite (one writer at a time anyway, and a
     # second chain only waits on the lock) and 3 on PostgreSQL (a chain waiting for the database
     # leaves the worker's Python idle; a third chain fills that, a fourth gains little).
     "parallel_batches": None,
     "send_threads": 32,  # concurrent sends inside one batch, for slow gateways
-    "lease_seconds": 300,  # a claimed batch not recorded by then is taken for lost
+    # A claim's lease; its batch renews it every quarter of it (each group handed over, and a
+    # heartbeat while sends are slow), so only a dead worker's claim runs out. The sweeper looks every
+    # 15 s: a dead worker's batch is taken over within lease + 15 s.
+    "lease_seconds": 15,
     "max_attempts": 5,
     "retry_base_seconds": 60,  # transient errors retry after 60 s, 120 s, 240 s, ... up to retry_max_seconds
     "retry_max_seconds": 3600,

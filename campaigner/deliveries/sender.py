@@ -23,17 +23,22 @@ class SendTimeout(Exception):
     """The plugin did not answer within the channel's send_timeout; the outcome is unknown."""
 
 
-def send_messages(channel, items: list, threads: int = 32) -> list:
-    """Send each (message, idempotency_key) of `items`; return a SendResult or an exception per item."""
+def send_messages(channel, items: list, threads: int = 32, on_wait=None) -> list:
+    """Send each (message, idempotency_key) of `items`; return a SendResult or an exception per item.
+
+    `on_wait()` is called now and then (at least every 0.2 s) from the calling thread while sends
+    are under way: the engine renews its claim's lease there, so a slow batch is never taken for dead.
+    """
     if not items:
         return []
     timeout = float(getattr(channel, "send_timeout", 30.0) or 30.0)
+    on_wait = on_wait or (lambda: None)
     if getattr(channel.capabilities, "supports_batch", False):
-        return _send_with_batch_api(channel, items, timeout)
-    return _send_in_threads(channel, items, max(1, min(threads, len(items))), timeout)
+        return _send_with_batch_api(channel, items, timeout, on_wait)
+    return _send_in_threads(channel, items, max(1, min(threads, len(items))), timeout, on_wait)
 
 
-def _send_with_batch_api(channel, items: list, timeout: float) -> list:
+def _send_with_batch_api(channel, items: list, timeout: float, on_wait) -> list:
     outcome: dict = {}
 
     def call():
@@ -44,7 +49,10 @@ def _send_with_batch_api(channel, items: list, timeout: float) -> list:
 
     thread = threading.Thread(target=call, name=f"send-batch-{channel.name}", daemon=True)
     thread.start()
-    thread.join(timeout)
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(min(0.2, max(0.0, deadline - time.monotonic())))
+        on_wait()
     if thread.is_alive():
         return [SendTimeout(f"no answer from {channel.name} within {timeout:g} s") for _ in items]
     if "error" in outcome:
@@ -56,7 +64,7 @@ def _send_with_batch_api(channel, items: list, timeout: float) -> list:
     return results
 
 
-def _send_in_threads(channel, items: list, threads: int, timeout: float) -> list:
+def _send_in_threads(channel, items: list, threads: int, timeout: float, on_wait) -> list:
     """`threads` runners take items one after another; a runner stuck past `timeout` is replaced.
 
     Runners pull from a shared counter rather than one future per item: with
@@ -100,6 +108,7 @@ def _send_in_threads(channel, items: list, threads: int, timeout: float) -> list
     runners, wait = 1, 0.004
     _pool().submit(runner)
     while not all_done.wait(wait):
+        on_wait()
         if runners < threads:
             more = min(runners, threads - runners)
             for _ in range(more):

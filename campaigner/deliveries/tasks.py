@@ -146,10 +146,19 @@ def sweep_soon() -> None:
     _sweep()
 
 
+SWEEP_EVERY = 15  # seconds: a dead worker's claim is taken over within its lease and this
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sweep_deliveries() -> None:
-    """Every minute: start what is due, recover expired leases, revive campaigns without a send chain."""
+    """Every minute, and every SWEEP_EVERY seconds in between: start what is due, recover expired leases,
+    revive campaigns without a send chain."""
     _sweep()
+    # Huey's periodic tasks run on the minute grid; the sweeps between are eta tasks. One lost with a
+    # killed worker costs at most a minute, when the next periodic sweep schedules them again.
+    start = utcnow()
+    for offset in range(SWEEP_EVERY, 60, SWEEP_EVERY):
+        sweep_soon.schedule(eta=start + dt.timedelta(seconds=offset))
 
 
 def _sweep(revive_all: bool = False, follow_up: bool = False) -> None:
