@@ -1,22 +1,24 @@
 """Reservations: places in a limit that every worker and process shares, taken atomically in the database.
 
-A limit "at most N messages in W for key K" (a contact's daily cap on a channel, a WeCom robot's 20
-messages a minute) is N numbered places ``(key, slot)`` in `SendReservation`. Before a message is
-handed to a channel, its delivery takes a free place of every limit it falls under: a place nobody
-holds, or one whose holder's window has passed (``expires_at <= now``). The primary key makes taking
-a place atomic: two batches reaching for the last place of a contact both insert the same
-``(key, slot)`` row, one of them wins, and the other reads again and finds the limit full. Nothing
-counts rows in flight by id or by status, so it does not matter which batch looks first.
+A limit "at most N messages in W for key K" (a contact's caps on a channel: 1 a day and 3 a week;
+a WeCom robot's 20 messages a minute) is kept as numbered places ``(key, slot)`` in
+`SendReservation`, one per message that counts. Before a message is handed to a channel, its
+delivery takes a place under every key it falls under, if the places already taken under that key
+leave room in each of its limits. The primary key makes taking a place atomic: two batches that
+read the same places choose the same free slot, both insert that ``(key, slot)`` row, one of them
+wins, and the other reads again and finds the limit full. Nothing counts rows in flight by id or
+by status, so it does not matter which batch looks first, nor how many workers there are.
 
-A place keeps its message's time for the whole window, so no W-long stretch ever holds more than N
-messages (a rolling window, not calendar days). Places are given back (deleted) when their message
-is not sent after all — skipped, deferred, failed, retried later, handed back unsent — and kept
-when it was sent or its outcome is unknown.
+A place keeps its message's time (``taken_at``) until ``expires_at``, the longest window asked
+about under its key (30 days for caps), so no W-long stretch ever holds more than N messages (a
+rolling window, not calendar days). Places are given back (deleted) when their message is not sent
+after all — skipped, deferred, failed, retried later, handed back unsent — and kept when it was sent
+or its outcome is unknown.
 
 Holders are delivery ids. Every sender (campaigns, calendar entries, and the sequences, welcome
-messages and staff-confirmed publishing to come) writes a delivery before it sends, so this one
-API serves all of them: the engine asks for places by key, it never asks who the sender is. Keys
-are namespaced by what they limit: ``cap:<window>:<channel>:<contact id>`` (`cap_key`) and
+messages and staff-confirmed publishing to come) writes a delivery before it sends, so this one API
+serves all of them: the engine asks for places by key, never by who the sender is. Keys are
+namespaced by what they limit: ``cap:<channel>:<contact id>`` (`cap_key`) and
 ``rate:<channel>:<address>`` (`rate_key`).
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextlib
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from campaigner.db import database, is_postgres, write_transaction
 from campaigner.deliveries.models import SendReservation
@@ -32,29 +35,33 @@ from campaigner.deliveries.models import SendReservation
 ROUNDS = 6  # a request that lost a race this many times in a row is refused (all of them were taken)
 
 
-@dataclass(frozen=True)
-class Request:
-    """A delivery (`holder`) asking for a place under "at most `limit` in `window` for `key`"."""
+class Request(NamedTuple):
+    """A delivery (`holder`) asking for a place under `key`, within each (name, at most, window) of `limits`.
+
+    The place is kept for `keep`: at least the longest window any request under this key asks about.
+    (A named tuple: a batch makes a thousand of them.)
+    """
 
     key: str
-    limit: int
-    window: dt.timedelta
     holder: int
+    limits: tuple[tuple[str, int, dt.timedelta], ...]
+    keep: dt.timedelta
 
 
 @dataclass
 class Refusal:
-    """Why a request got no place: the limit is full until `until`, its places held by `holders`."""
+    """Why a request got no place: its limit `name` (at most `limit`) is full until `until`, used by `holders`."""
 
     key: str
+    name: str
     limit: int
     holders: list[int] = field(default_factory=list)
     until: dt.datetime | None = None
 
 
-def cap_key(window: str, channel: str, contact_id: int) -> str:
-    """The key of a contact's frequency cap on a channel over one window ("day", "week", "month")."""
-    return f"cap:{window}:{channel}:{contact_id}"
+def cap_key(channel: str, contact_id: int) -> str:
+    """The key of a contact's frequency caps on a channel."""
+    return f"cap:{channel}:{contact_id}"
 
 
 def rate_key(channel: str, address: str) -> str:
@@ -85,15 +92,60 @@ def _writing():
             yield
 
 
-def _read(keys: list[str]) -> dict[str, dict[int, tuple[int, dt.datetime]]]:
+def _read(keys: list[str]) -> dict[str, dict[int, tuple[int, dt.datetime, dt.datetime]]]:
+    """{key: {slot: (holder, taken_at, expires_at)}} of the places under these keys."""
     table, p = SendReservation._meta.table_name, database.param
-    found: dict[str, dict[int, tuple[int, dt.datetime]]] = {}
+    found: dict[str, dict[int, tuple[int, dt.datetime, dt.datetime]]] = {}
     for chunk in _chunks(keys, 500):
-        sql = (f'SELECT "key", slot, holder, expires_at FROM {table} '
+        sql = (f'SELECT "key", slot, holder, taken_at, expires_at FROM {table} '
                f'WHERE "key" IN ({", ".join([p] * len(chunk))})')
-        for key, slot, holder, expires_at in database.execute_sql(sql, chunk).fetchall():
-            found.setdefault(key, {})[slot] = (holder, _as_datetime(expires_at))
+        for key, slot, holder, taken_at, expires_at in database.execute_sql(sql, chunk).fetchall():
+            found.setdefault(key, {})[slot] = (holder, _as_datetime(taken_at), _as_datetime(expires_at))
     return found
+
+
+def _refusal(request: Request, live: list[tuple[int, dt.datetime]], now: dt.datetime) -> Refusal | None:
+    """The first of the request's limits that `live` places [(holder, taken_at)] fill, or None."""
+    for name, limit, window in request.limits:
+        since = now - window
+        within = [(taken_at, holder) for holder, taken_at in live if taken_at > since]
+        if len(within) >= limit:
+            within.sort()
+            return Refusal(request.key, name, limit, sorted(h for _t, h in within), within[0][0] + window)
+    return None
+
+
+def _take_first_places(requests: list[Request], pending: list[int], now: dt.datetime) -> list[int]:
+    """The common case in one statement: slot 0 of every key nobody holds a live place under; return the rest.
+
+    A key with no live place has 0 as its lowest free slot, which is what a full read would choose,
+    so racing batches still collide on the same row.
+    """
+    seen: set[str] = set()
+    first, rest = [], []
+    for i in pending:
+        request = requests[i]
+        if request.key in seen or any(limit < 1 for _n, limit, _w in request.limits):
+            rest.append(i)
+        else:
+            seen.add(request.key)
+            first.append(i)
+    if not first:
+        return rest
+    table, p = SendReservation._meta.table_name, database.param
+    won: set[str] = set()
+    with _writing():
+        for chunk in _chunks(first, 300):
+            values = ", ".join([f"({p}, {p}, {p})"] * len(chunk))
+            params: list = []
+            for i in chunk:
+                params += [requests[i].key, requests[i].holder, now + requests[i].keep]
+            sql = (f'INSERT INTO {table} ("key", slot, holder, taken_at, expires_at) '
+                   f"SELECT v.column1, 0, v.column2, {p}, v.column3 FROM (VALUES {values}) AS v "
+                   f'WHERE NOT EXISTS (SELECT 1 FROM {table} AS r WHERE r."key" = v.column1 AND r.expires_at > {p}) '
+                   f'ON CONFLICT ("key", slot) DO NOTHING RETURNING "key"')
+            won.update(key for (key,) in database.execute_sql(sql, [now, *params, now]).fetchall())
+    return rest + [i for i in first if requests[i].key not in won]
 
 
 def _insert(rows: list[tuple]) -> set[tuple[str, int]]:
@@ -109,52 +161,63 @@ def _insert(rows: list[tuple]) -> set[tuple[str, int]]:
 
 
 def reserve(requests: list[Request], now: dt.datetime) -> list[Refusal | None]:
-    """Take a place for each request; return None (taken, or already held by that holder) or a Refusal, in order.
+    """Take a place for each request; return None (taken, or held by that holder already) or a Refusal, in order.
 
     Places are read, chosen (the lowest free slot numbers) and inserted with ON CONFLICT DO NOTHING;
     a request whose row another batch inserted first is tried again from a fresh read.
     """
     outcome: list[Refusal | None] = [None] * len(requests)
-    pending = [i for i, r in enumerate(requests) if r.limit]
+    pending = [i for i, r in enumerate(requests) if r.limits]
+    if pending:
+        pending = _take_first_places(requests, pending, now)
     for _round in range(ROUNDS):
         if not pending:
             break
+        by_key: dict[str, list[int]] = {}
+        for i in pending:
+            by_key.setdefault(requests[i].key, []).append(i)
         with _writing():
-            places = _read(sorted({requests[i].key for i in pending}))
-            stale: set[str] = set()
+            places = _read(sorted(by_key))
+            stale: list[str] = []
             rows: list[tuple] = []
             tried: list[tuple[int, str, int]] = []  # (request index, key, slot)
-            by_key: dict[str, list[int]] = {}
-            for i in pending:
-                by_key.setdefault(requests[i].key, []).append(i)
             for key in sorted(by_key):
-                existing = places.get(key, {})
-                held = {slot: holder for slot, (holder, until) in existing.items() if until > now}
-                free = (slot for slot in itertools.count() if slot not in held)
+                existing = places.get(key)
+                if not existing:  # the common case: nobody holds a place under this key
+                    for slot, i in enumerate(by_key[key]):
+                        request = requests[i]
+                        refused = _refusal(request, [(0, now)] * slot, now) if slot else None
+                        if refused is not None:
+                            outcome[i] = refused
+                            continue
+                        rows.append((key, slot, request.holder, now, now + request.keep))
+                        tried.append((i, key, slot))
+                    continue
+                live = {slot: (holder, taken_at) for slot, (holder, taken_at, until) in existing.items() if until > now}
+                if len(live) < len(existing):
+                    stale.append(key)
+                free = (slot for slot in itertools.count() if slot not in live)
                 for i in by_key[key]:
                     request = requests[i]
-                    if request.holder in held.values():
+                    if any(holder == request.holder for holder, _t in live.values()):
                         continue  # this delivery holds a place already (a replay, a retry of an unknown)
-                    if len(held) >= request.limit:
-                        live = [(until, holder) for holder, until in existing.values() if until > now]
-                        outcome[i] = Refusal(key, request.limit, sorted(h for _u, h in live),
-                                             min((u for u, _h in live), default=None))
+                    refused = _refusal(request, list(live.values()), now)
+                    if refused is not None:
+                        outcome[i] = refused
                         continue
                     slot = next(free)
-                    if slot in existing:
-                        stale.add(key)
-                    held[slot] = request.holder
-                    rows.append((key, slot, request.holder, now, now + request.window))
+                    live[slot] = (request.holder, now)
+                    rows.append((key, slot, request.holder, now, now + request.keep))
                     tried.append((i, key, slot))
             if stale:
                 table, p = SendReservation._meta.table_name, database.param
-                for chunk in _chunks(sorted(stale), 500):
+                for chunk in _chunks(stale, 500):
                     database.execute_sql(f'DELETE FROM {table} WHERE "key" IN ({", ".join([p] * len(chunk))}) '
                                          f"AND expires_at <= {p}", (*chunk, now))
             won = _insert(rows) if rows else set()
         pending = [i for i, key, slot in tried if (key, slot) not in won]
     for i in pending:  # lost every race: the places went to others
-        outcome[i] = Refusal(requests[i].key, requests[i].limit)
+        outcome[i] = Refusal(requests[i].key, requests[i].limits[0][0], requests[i].limits[0][1])
     return outcome
 
 

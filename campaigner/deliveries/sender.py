@@ -7,6 +7,16 @@ a time; a channel with a batch API (`capabilities.supports_batch`) gets its own
 that hangs past `channel.send_timeout` is given up on, its item reported as
 `SendTimeout`, and the items still waiting move to fresh threads so a stuck
 thread can't starve the rest.
+
+The engine hands a batch over in small groups (a few dozen messages), so
+starting threads for each group would cost more than the sends of a channel
+that answers at once (a local outbox, a no-op). A channel whose every send in
+a group took under `INLINE_BELOW` seconds has its next group of the same batch
+sent in the calling thread (the batch passes its `pace` dict along); the
+first slower send switches it back to threads. Inline, a
+send that hangs is not cut off at `send_timeout` (nobody is left to watch it):
+the batch then stops renewing its claim, and recovery treats the group as in
+flight — never sent twice, only later.
 """
 from __future__ import annotations
 
@@ -23,19 +33,44 @@ class SendTimeout(Exception):
     """The plugin did not answer within the channel's send_timeout; the outcome is unknown."""
 
 
-def send_messages(channel, items: list, threads: int = 32, on_wait=None) -> list:
+INLINE_BELOW = 0.001  # seconds per send: faster channels are called in the batch's own thread
+
+
+def send_messages(channel, items: list, threads: int = 32, on_wait=None, pace: dict | None = None) -> list:
     """Send each (message, idempotency_key) of `items`; return a SendResult or an exception per item.
 
     `on_wait()` is called now and then (at least every 0.2 s) from the calling thread while sends
     are under way: the engine renews its claim's lease there, so a slow batch is never taken for dead.
+    `pace` carries what the last group showed of the channel's speed to the next group of a batch.
     """
     if not items:
         return []
     timeout = float(getattr(channel, "send_timeout", 30.0) or 30.0)
     on_wait = on_wait or (lambda: None)
+    pace = {} if pace is None else pace
     if getattr(channel.capabilities, "supports_batch", False):
         return _send_with_batch_api(channel, items, timeout, on_wait)
-    return _send_in_threads(channel, items, max(1, min(threads, len(items))), timeout, on_wait)
+    if pace.get("fast"):
+        return _send_inline(channel, items, on_wait, pace)
+    return _send_in_threads(channel, items, max(1, min(threads, len(items))), timeout, on_wait, pace)
+
+
+def _send_inline(channel, items: list, on_wait, pace: dict) -> list:
+    results = []
+    fast = True
+    clock = time.monotonic
+    for index, (message, key) in enumerate(items):
+        began = clock()
+        try:
+            results.append(channel.send(message, key))
+        except Exception as exc:  # noqa: BLE001 - recorded on the item's delivery
+            results.append(exc)
+        if clock() - began >= INLINE_BELOW:
+            fast = False
+        if index % 64 == 63:
+            on_wait()
+    pace["fast"] = fast
+    return results
 
 
 def _send_with_batch_api(channel, items: list, timeout: float, on_wait) -> list:
@@ -64,7 +99,7 @@ def _send_with_batch_api(channel, items: list, timeout: float, on_wait) -> list:
     return results
 
 
-def _send_in_threads(channel, items: list, threads: int, timeout: float, on_wait) -> list:
+def _send_in_threads(channel, items: list, threads: int, timeout: float, on_wait, pace: dict) -> list:
     """`threads` runners take items one after another; a runner stuck past `timeout` is replaced.
 
     Runners pull from a shared counter rather than one future per item: with
@@ -90,17 +125,21 @@ def _send_in_threads(channel, items: list, threads: int, timeout: float, on_wait
             if remaining[0] == 0:
                 all_done.set()
 
+    slow = [False]
+
     def runner() -> None:
         while True:
             index = next(counter)
             if index >= n:
                 return
-            started[index] = time.monotonic()
+            started[index] = began = time.monotonic()
             message, key = items[index]
             try:
                 outcome = channel.send(message, key)
             except Exception as exc:  # noqa: BLE001 - recorded on the item's delivery
                 outcome = exc
+            if time.monotonic() - began >= INLINE_BELOW:
+                slow[0] = True
             settle(index, outcome)
 
     # Start with one runner and double them while the batch is not done: a fast
@@ -123,6 +162,7 @@ def _send_in_threads(channel, items: list, threads: int, timeout: float, on_wait
             settle(index, SendTimeout(f"no answer from {channel.name} within {timeout:g} s"))
             started[index] = 0.0
             _pool(replace_one=True).submit(runner)  # the stuck runner's place
+    pace["fast"] = not slow[0]
     return results
 
 

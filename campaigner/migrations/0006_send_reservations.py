@@ -1,8 +1,8 @@
 """Frequency caps and provider rates become reservations; claims record what was handed; deliveries keep the provider's details.
 
 * ``send_reservation``: places in shared limits (campaigner.deliveries.reservations). The marketing
-  messages sent in the last 30 days take their places now, numbered in the order they were sent,
-  so the caps count them as the old check did (which counted sent rows).
+  messages sent in the last 30 days take their places under their contact's caps now, numbered in
+  the order they were sent, so the caps count them as the old check did (which counted sent rows).
 * ``delivery_claim.handed_upto``: the highest delivery id of a claim handed to the channel.
 * ``delivery.details``: ``SendResult.details`` of a sent delivery, as JSON text.
 """
@@ -30,13 +30,13 @@ def upgrade(db):
 
     now = utcnow()
     p = "%s" if is_postgres() else "?"
-    for window, days in (("day", 1), ("week", 7), ("month", 30)):
-        expires = (f"sent_at + INTERVAL '{days} days'" if is_postgres()
-                   else f"strftime('%Y-%m-%d %H:%M:%f', sent_at, '+{days} days')")
-        db.execute_sql(
-            'INSERT INTO "send_reservation" ("key", "slot", "holder", "taken_at", "expires_at") '
-            f"SELECT 'cap:{window}:' || channel || ':' || CAST(contact_id AS TEXT), "
-            "ROW_NUMBER() OVER (PARTITION BY contact_id, channel ORDER BY sent_at, id) - 1, "
-            f"id, sent_at, {expires} FROM delivery "
-            f"WHERE status = 'sent' AND marketing AND sent_at >= {p}",
-            (now - dt.timedelta(days=days),))
+    # A cap's place is kept for the longest cap window (30 days); see campaigner.deliveries.reservations.
+    expires = ("sent_at + INTERVAL '30 days'" if is_postgres()
+               else "strftime('%Y-%m-%d %H:%M:%f', sent_at, '+30 days')")
+    db.execute_sql(
+        'INSERT INTO "send_reservation" ("key", "slot", "holder", "taken_at", "expires_at") '
+        "SELECT 'cap:' || channel || ':' || CAST(contact_id AS TEXT), "
+        "ROW_NUMBER() OVER (PARTITION BY contact_id, channel ORDER BY sent_at, id) - 1, "
+        f"id, sent_at, {expires} FROM delivery "
+        f"WHERE status = 'sent' AND marketing AND sent_at >= {p}",
+        (now - dt.timedelta(days=30),))
