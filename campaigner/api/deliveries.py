@@ -17,7 +17,7 @@ def delivery_json(item: dict) -> dict:
     return {"id": d.id, "campaign_id": item["campaign_id"], "campaign": item["campaign"],
             "source_type": d.source_type, "source_id": d.source_id, "contact_id": d.contact_id,
             "contact": item["contact"], "channel": d.channel, "status": d.state, "reason": d.reason,
-            "attempts": d.attempts, "provider_id": d.provider_id, "error": d.error,
+            "attempts": d.attempts, "provider_id": d.provider_id, "details": d.details or {}, "error": d.error,
             "idempotency_key": d.idempotency_key, "created_at": iso_utc(d.created_at), "send_after": iso_utc(d.send_after),
             "sent_at": iso_utc(d.sent_at), "updated_at": iso_utc(d.updated_at)}
 

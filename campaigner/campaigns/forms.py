@@ -20,7 +20,7 @@ DELIVERY_STATUS_LABELS = {
 REASON_LABELS = {
     "opted_out": _l("opted out"), "no_address": _l("no address on the channel"), "capped": _l("frequency cap"),
     "quiet_hours": _l("quiet hours"), "contact_deleted": _l("contact deleted"),
-    "campaign_cancelled": _l("campaign cancelled"),
+    "campaign_cancelled": _l("campaign cancelled"), "rate_limited": _l("provider rate limit"),
 }
 
 

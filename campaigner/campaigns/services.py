@@ -315,7 +315,8 @@ def spawn_run(parent: Campaign, now: dt.datetime | None = None) -> Campaign | No
 
 
 def campaign_stats(campaign: Campaign) -> dict:
-    """targeted, sent, failed, skipped (by reason), deferred, unknown, queued, sending, cancelled, progress (0-100)."""
+    """targeted, sent, failed, skipped (by reason), deferred, unknown, queued, retrying (and next_retry_at),
+    sending, cancelled, progress (0-100)."""
     ids = [campaign.id]
     if campaign.cron and campaign.parent_id is None:
         ids += [r for (r,) in Campaign.select(Campaign.id).where(Campaign.parent == campaign.id).tuples()]
@@ -334,13 +335,22 @@ def campaign_stats(campaign: Campaign) -> dict:
         counts["queued"] -= size - deferred
         counts["deferred"] -= deferred
         counts["sending"] += size
+    # Queued rows that were tried before and wait for their next attempt (not claimed by a batch now).
+    counts["retrying"], next_retry_at = 0, None
+    if counts["queued"]:
+        retrying, next_retry_at = (Delivery.select(fn.COUNT(SQL("*")), fn.MIN(Delivery.send_after))
+                                   .where(source, Delivery.status == "queued", Delivery.attempts > 0,
+                                          Delivery.lease_token.is_null()).tuples().get())
+        counts["retrying"] = retrying or 0
+        counts["queued"] -= counts["retrying"]
+        next_retry_at = engine._as_datetime(next_retry_at) if retrying else None
     if counts["skipped"]:
         for reason, count in (Delivery.select(Delivery.reason, fn.COUNT(SQL("*")))
                               .where(source, Delivery.status == "skipped").group_by(Delivery.reason).tuples()):
             by_reason[reason or "unknown"] = by_reason.get(reason or "unknown", 0) + count
     targeted = sum(counts.values())
     final = sum(counts[s] for s in ("sent", "failed", "skipped", "unknown", "cancelled"))
-    return {**counts, "targeted": targeted, "skipped_by_reason": by_reason, "final": final,
+    return {**counts, "targeted": targeted, "skipped_by_reason": by_reason, "final": final, "next_retry_at": next_retry_at,
             "progress": round(100 * final / targeted, 1) if targeted else (100.0 if campaign.status == "completed" else 0.0),
             "done": campaign.status in ("completed", "cancelled") or (targeted > 0 and final == targeted)}
 
