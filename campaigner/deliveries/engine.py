@@ -530,9 +530,9 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                 Campaign.update(pumped_at=done).where(Campaign.id == campaign.id).execute()
                 break
             # A channel that answers in under a millisecond is sent to in the batch's own thread, one
-            # message at a time (campaigner.deliveries.sender); its groups grow to FAST_GROUPS x the
-            # size, a quarter of a second of sending at most, so the commits don't cost more than the sends.
-            size = min(len(group) * 2, group_size * FAST_GROUPS) if pace.get("fast") and group else group_size
+            # message at a time (campaigner.deliveries.sender); its groups are FAST_GROUPS x the size,
+            # half a second of sending at most, so the commits don't cost more than the sends.
+            size = group_size * FAST_GROUPS if pace.get("fast") else group_size
             if error_limit and errors:  # a failing gateway gets no more than the threshold asks for
                 size = max(1, min(size, error_limit - errors))
             group = to_send[position:position + size]
@@ -547,7 +547,7 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
     return outcome
 
 
-FAST_GROUPS = 8  # groups of a sub-millisecond channel grow up to this many times handover_size
+FAST_GROUPS = 16  # groups of a sub-millisecond channel grow up to this many times handover_size
 CAPS_KEPT = dt.timedelta(days=max(policy.CAP_WINDOWS.values()))  # a cap's place is kept for its longest window
 RATE_WINDOW = dt.timedelta(minutes=1)
 

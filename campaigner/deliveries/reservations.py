@@ -82,14 +82,26 @@ def _as_datetime(value):
 
 @contextlib.contextmanager
 def _writing():
-    """SQLite: the whole reservation under the write lock (one writer, so nothing races inside it).
-    PostgreSQL: each statement commits on its own, so no row lock is held across statements; the
-    unique (key, slot) decides races."""
+    """SQLite: the whole round under the write lock (one writer, so nothing races inside it).
+    PostgreSQL: nothing here; each statement runs in a transaction of its own (`_statement`), so no
+    row lock is held from one statement to the next, and the unique (key, slot) decides races."""
     if is_postgres():
         yield
     else:
         with write_transaction():
             yield
+
+
+@contextlib.contextmanager
+def _statement():
+    """On PostgreSQL, one statement's transaction, acknowledged before its WAL flush (as the engine records
+    outcomes): a place lost in a server crash can let one message past a cap, never lose or repeat one."""
+    if is_postgres():
+        with database.atomic():
+            database.execute_sql("SET LOCAL synchronous_commit TO OFF")
+            yield
+    else:
+        yield
 
 
 def _read(keys: list[str]) -> dict[str, dict[int, tuple[int, dt.datetime, dt.datetime]]]:
@@ -134,16 +146,25 @@ def _take_first_places(requests: list[Request], pending: list[int], now: dt.date
         return rest
     table, p = SendReservation._meta.table_name, database.param
     won: set[str] = set()
+    insert = f'INSERT INTO {table} ("key", slot, holder, taken_at, expires_at) '
+    unless = (f'WHERE NOT EXISTS (SELECT 1 FROM {table} AS r WHERE r."key" = v.column1 AND r.expires_at > {p}) '
+              f'ON CONFLICT ("key", slot) DO NOTHING RETURNING "key"')
+    if is_postgres():  # one statement for the batch: three arrays parse far faster than a VALUES list
+        keys = [requests[i].key for i in first]
+        holders = [requests[i].holder for i in first]
+        until = [now + requests[i].keep for i in first]
+        sql = (f"{insert} SELECT v.column1, 0, v.column2, {p}, v.column3 "
+               f"FROM unnest({p}::text[], {p}::int[], {p}::timestamp[]) AS v(column1, column2, column3) {unless}")
+        with _statement():
+            won.update(key for (key,) in database.execute_sql(sql, (now, keys, holders, until, now)).fetchall())
+        return rest + [i for i in first if requests[i].key not in won]
     with _writing():
         for chunk in _chunks(first, 300):
             values = ", ".join([f"({p}, {p}, {p})"] * len(chunk))
             params: list = []
             for i in chunk:
                 params += [requests[i].key, requests[i].holder, now + requests[i].keep]
-            sql = (f'INSERT INTO {table} ("key", slot, holder, taken_at, expires_at) '
-                   f"SELECT v.column1, 0, v.column2, {p}, v.column3 FROM (VALUES {values}) AS v "
-                   f'WHERE NOT EXISTS (SELECT 1 FROM {table} AS r WHERE r."key" = v.column1 AND r.expires_at > {p}) '
-                   f'ON CONFLICT ("key", slot) DO NOTHING RETURNING "key"')
+            sql = f"{insert} SELECT v.column1, 0, v.column2, {p}, v.column3 FROM (VALUES {values}) AS v {unless}"
             won.update(key for (key,) in database.execute_sql(sql, [now, *params, now]).fetchall())
     return rest + [i for i in first if requests[i].key not in won]
 
@@ -156,7 +177,8 @@ def _insert(rows: list[tuple]) -> set[tuple[str, int]]:
         values = ", ".join([f"({p}, {p}, {p}, {p}, {p})"] * len(chunk))
         sql = (f'INSERT INTO {table} ("key", slot, holder, taken_at, expires_at) VALUES {values} '
                f'ON CONFLICT ("key", slot) DO NOTHING RETURNING "key", slot')
-        won.update(map(tuple, database.execute_sql(sql, [v for row in chunk for v in row]).fetchall()))
+        with _statement():
+            won.update(map(tuple, database.execute_sql(sql, [v for row in chunk for v in row]).fetchall()))
     return won
 
 
@@ -212,8 +234,9 @@ def reserve(requests: list[Request], now: dt.datetime) -> list[Refusal | None]:
             if stale:
                 table, p = SendReservation._meta.table_name, database.param
                 for chunk in _chunks(stale, 500):
-                    database.execute_sql(f'DELETE FROM {table} WHERE "key" IN ({", ".join([p] * len(chunk))}) '
-                                         f"AND expires_at <= {p}", (*chunk, now))
+                    with _statement():
+                        database.execute_sql(f'DELETE FROM {table} WHERE "key" IN ({", ".join([p] * len(chunk))}) '
+                                             f"AND expires_at <= {p}", (*chunk, now))
             won = _insert(rows) if rows else set()
         pending = [i for i, key, slot in tried if (key, slot) not in won]
     for i in pending:  # lost every race: the places went to others
