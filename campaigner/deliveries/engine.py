@@ -437,7 +437,7 @@ def opted_out_of(contact_ids: list[int], channel: str) -> set[int]:
 
 def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.datetime, engine: dict) -> BatchOutcome:
     """Check, render, send and record one claimed batch of `campaign` on `channel`."""
-    from campaigner.links.shortener import shorten_links
+    from campaigner.links.shortener import content_with_short_links
 
     outcome = BatchOutcome(claimed=len(rows))
     ids = [r[0] for r in rows]
@@ -504,12 +504,9 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                                                    "address": address},
                                   unsubscribe_url=partial(unsubscribe_url, contact, channel.name, delivery_id,
                                                           settings=settings))
-            message = channel.render(content, contact, context)
-            message.body = shorten_links(message.body, delivery_id=delivery_id, campaign_id=campaign.id,
-                                         channel=channel.name, fmt=getattr(channel.limits, "format", "text"))
-            if message.html:
-                message.html = shorten_links(message.html, delivery_id=delivery_id, campaign_id=campaign.id,
-                                             channel=channel.name, fmt="html")
+            linked = content_with_short_links(content, delivery_id=delivery_id, campaign_id=campaign.id,
+                                              channel=channel.name)
+            message = channel.render(linked, contact, context)
         except Exception as exc:  # noqa: BLE001 - a plugin's render error fails its delivery only
             error = f"render failed: {type(exc).__name__}: {exc}"
             failed.setdefault(error, []).append(delivery_id)
