@@ -13,9 +13,10 @@ from flask import g, jsonify, request
 from campaigner.analytics import services
 from campaigner.analytics.models import KPI_METRICS, KpiGoal
 from campaigner.analytics.timeseries import utc_bounds
-from campaigner.api import ApiError, bp, found, json_body, require_role
+from campaigner.api import ApiError, bp, found, json_body
 from campaigner.audit import record_audit
 from campaigner.campaigns.models import Campaign
+from campaigner.permissions import requires
 
 
 def _tz() -> str:
@@ -48,6 +49,7 @@ def _money(value) -> str | None:
 
 
 @bp.route("/analytics/campaigns/<int:campaign_id>/funnel")
+@requires("analytics.read")
 def analytics_campaign_funnel(campaign_id: int):
     """A campaign's funnel (a recurring campaign with all its runs), in all and by channel.
     ---
@@ -74,6 +76,7 @@ def analytics_campaign_funnel(campaign_id: int):
 
 
 @bp.route("/analytics/calendars/<int:calendar_id>/funnel")
+@requires("analytics.read")
 def analytics_calendar_funnel(calendar_id: int):
     """A calendar's funnel over the campaigns that published its entries.
     ---
@@ -96,6 +99,7 @@ def analytics_calendar_funnel(calendar_id: int):
 
 
 @bp.route("/analytics/channels")
+@requires("analytics.read")
 def analytics_channels():
     """Channels compared over a range of local days.
     ---
@@ -122,6 +126,7 @@ def analytics_channels():
 
 
 @bp.route("/analytics/daily")
+@requires("analytics.read")
 def analytics_daily():
     """Daily activity over a range of local days.
     ---
@@ -144,6 +149,7 @@ def analytics_daily():
 
 
 @bp.route("/analytics/rfm")
+@requires("analytics.read")
 def analytics_rfm():
     """RFM class and super-user sizes per day.
     ---
@@ -173,6 +179,7 @@ def goal_json(progress: dict) -> dict:
 
 
 @bp.route("/analytics/goals", methods=["GET"])
+@requires("analytics.read")
 def analytics_goals():
     """KPI goals and their progress.
     ---
@@ -191,6 +198,7 @@ def analytics_goals():
 
 
 @bp.route("/analytics/goals", methods=["POST"])
+@requires("analytics.write")
 def analytics_goals_create():
     """Add a KPI goal.
     ---
@@ -214,7 +222,6 @@ def analytics_goals_create():
         400: BadRequest
         403: Forbidden
     """
-    require_role("ops")
     data = json_body()
     missing = [k for k in ("name", "metric", "target", "period_start", "period_end") if k not in data]
     if missing:
@@ -238,6 +245,7 @@ def analytics_goals_create():
 
 
 @bp.route("/analytics/goals/<int:goal_id>", methods=["DELETE"])
+@requires("analytics.write")
 def analytics_goals_delete(goal_id: int):
     """Delete a KPI goal.
     ---
@@ -248,7 +256,6 @@ def analytics_goals_delete(goal_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role("ops")
     goal = found(KpiGoal.get_or_none(KpiGoal.id == goal_id), "no goal with this id")
     record_audit(g.api_user, "deleted", goal, summary=goal.name)
     goal.delete_instance()
@@ -256,6 +263,7 @@ def analytics_goals_delete(goal_id: int):
 
 
 @bp.route("/analytics/channel-costs/<channel>", methods=["PUT"])
+@requires("analytics.write")
 def analytics_channel_cost(channel: str):
     """Set what one message on a channel costs.
     ---
@@ -271,7 +279,6 @@ def analytics_channel_cost(channel: str):
         400: BadRequest
         403: Forbidden
     """
-    require_role("ops")
     data = json_body()
     try:
         cost = Decimal(str(data.get("cost_per_message")))
@@ -287,6 +294,7 @@ def analytics_channel_cost(channel: str):
 
 
 @bp.route("/analytics/attribution", methods=["POST"])
+@requires("analytics.write")
 def analytics_attribution():
     """Attribute every order again (after changing the window, or importing old orders).
     ---
@@ -302,7 +310,6 @@ def analytics_attribution():
     """
     from campaigner.links.attribution import attribute_all
 
-    require_role("ops")
     converted = attribute_all()
     record_audit(g.api_user, "recomputed", object_type="attribution", summary=f"{converted} conversions")
     return jsonify({"conversions": converted})
