@@ -42,7 +42,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "links.read": (EVERYONE, "read short links and their click counts"),
     "links.write": (("editor", "ops"), "create and edit short links and campaign link expiry"),
     "links.clicks": (("editor", "ops"), "read and export single clicks and the links export"),
-    "links.configure": (("ops",), "set the short-link options (UTM, expiry, allowed internal hosts)"),
+    "links.configure": (("ops",), "set the short-link options (UTM, expiry, attribution)"),
     "plugins.read": (("developer", "ops"), "see plugins and channel settings"),
     "channels.configure": (("developer",), "configure channels and send test messages"),
     "users.manage": ((), "manage users and their roles"),

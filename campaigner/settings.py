@@ -31,6 +31,7 @@ DEFAULTS: dict[str, object] = {
     "ADMIN_PASSWORD": None,
     "LOGIN_RATE_LIMIT": "10 per minute",
     "SESSION_IDLE_MINUTES": 720,  # a session unused this long ends
+    "LINK_INTERNAL_HOSTS": "",  # comma-separated internal hosts short links may point to
     "WORKERS": 4,
 }
 
