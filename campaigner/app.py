@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 
+import peewee
+
 from flask import Flask, abort, current_app, redirect, render_template, request, send_from_directory, session, url_for
 from flask_babel import Babel, lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from campaigner import i18n
 from campaigner.db import database
@@ -53,11 +56,21 @@ NAVIGATION = [
 ]
 
 
+class BoundedIntConverter(IntegerConverter):
+    """<int:…> as a database id: 0 to 2**63 - 1. A larger number is no row's id, so the router answers 404
+    instead of the database overflowing into a 500."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config: dict | None = None) -> Flask:
     import importlib
 
     settings = load_settings(config)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], instance_relative_config=True)
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(
         SECRET_KEY=settings["SECRET_KEY"],
         SESSION_COOKIE_HTTPONLY=True,
@@ -195,6 +208,17 @@ def _init_errors(app: Flask) -> None:
         if wants_json():
             return json_error(exc.code, message)
         return render_template("errors/error.html", code=exc.code, message=message), exc.code
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(peewee.DataError)  # PostgreSQL's "value out of range" for the same inputs
+    def out_of_range(exc):
+        # A number or date beyond what the database or the calendar holds, from a query string or a form
+        # field no validator bounded: the request is wrong, not the server (the transaction rolled back).
+        log.info("out-of-range input on %s %s: %s", request.method, request.path, exc)
+        message = _("A number or date in the request is out of range.")
+        if wants_json():
+            return json_error(400, message)
+        return render_template("errors/error.html", code=400, message=message), 400
 
     @app.errorhandler(Exception)
     def unexpected(exc):

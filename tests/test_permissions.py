@@ -109,7 +109,7 @@ def test_editors_manage_the_audience_and_ops_read_it(client, api_token):
     editor, ops = api_token("editor"), api_token("ops")
     created = client.post("/api/v1/contacts", headers=editor, json={"name": "王芳", "phone": "+8613800138000"})
     assert created.status_code == 201, created.get_json()
-    assert client.post("/api/v1/tags", headers=editor, json={"name": "vip"}).status_code in (200, 201)
+    assert client.post("/api/v1/tags", headers=editor, json={"key": "vip"}).status_code in (200, 201)
     assert client.get(f"/api/v1/contacts/{created.get_json()['id']}", headers=ops).status_code == 200
     assert client.post("/api/v1/contacts", headers=ops, json={"name": "x"}).status_code == 403
 

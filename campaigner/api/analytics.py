@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from flask import g, jsonify, request
 
 from campaigner.analytics import services
-from campaigner.analytics.models import KPI_METRICS, KpiGoal
+from campaigner.analytics.models import KpiGoal
 from campaigner.analytics.timeseries import utc_bounds
-from campaigner.api import ApiError, bp, found, json_body
+from campaigner.api import ApiError, bp, found, json_body, load_body
+from campaigner.api.schemas import GoalIn
 from campaigner.audit import record_audit
 from campaigner.campaigns.models import Campaign
 from campaigner.permissions import requires
@@ -208,39 +209,19 @@ def analytics_goals_create():
         required: true
         content:
           application/json:
-            schema:
-              type: object
-              required: [name, metric, target, period_start, period_end]
-              properties:
-                name: {type: string}
-                metric: {type: string, enum: [active_rate, interaction_rate, conversions_growth, conversions, revenue, unique_clicks]}
-                target: {type: number}
-                period_start: {type: string, format: date}
-                period_end: {type: string, format: date}
+            schema: GoalIn
       responses:
         201: {description: The goal and its progress}
         400: BadRequest
         403: Forbidden
+        422: Invalid
     """
-    data = json_body()
-    missing = [k for k in ("name", "metric", "target", "period_start", "period_end") if k not in data]
-    if missing:
-        raise ApiError(f"missing: {', '.join(missing)}")
-    if data["metric"] not in KPI_METRICS:
-        raise ApiError(f"metric must be one of {', '.join(KPI_METRICS)}")
+    data = load_body(GoalIn)
     try:
-        target = Decimal(str(data["target"]))
-        start = dt.date.fromisoformat(str(data["period_start"]))
-        end = dt.date.fromisoformat(str(data["period_end"]))
-    except (InvalidOperation, ValueError):
-        raise ApiError("target is a number; period_start and period_end are dates written YYYY-MM-DD") from None
-    if not isinstance(data["name"], str):
-        raise ApiError("name must be a string")
-    try:
-        goal = services.create_goal(name=data["name"], metric=data["metric"], target=target, period_start=start,
-                                    period_end=end, user=g.api_user)
+        goal = services.create_goal(name=data["name"], metric=data["metric"], target=data["target"],
+                                    period_start=data["period_start"], period_end=data["period_end"], user=g.api_user)
     except ValueError as exc:
-        raise ApiError(str(exc)) from None
+        raise ApiError(str(exc), 422) from None
     return jsonify(goal_json(services.kpi_progress(goal, _tz(), _today()))), 201
 
 

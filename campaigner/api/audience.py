@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from campaigner.api import (ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields)
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, load_body, page_args, reject_unknown_fields
+from campaigner.api.schemas import AudienceCountIn
 from campaigner.audience import importer, rfm, services
 from campaigner.audience.expressions import ExpressionError, channel_contact_field
 from campaigner.audience.models import Contact, OptOut, Order, Segment, Tag, TagGroup
@@ -445,11 +446,7 @@ def audience_count():
         required: true
         content:
           application/json:
-            schema:
-              type: object
-              properties:
-                expression: {type: string, example: 'tag:"渠道:门店" AND (tag:vip OR rfm:A) AND NOT tag:投诉'}
-                channel: {type: string}
+            schema: AudienceCountIn
       responses:
         200:
           description: The count
@@ -463,15 +460,13 @@ def audience_count():
     """
     from campaigner.audience.expressions import count_audience
 
-    data = json_body()
-    expression = data.get("expression") or ""
-    if not isinstance(expression, str):
-        raise ApiError("expression is text")
+    data = load_body(AudienceCountIn)
+    expression, channel = data["expression"], data["channel"] or None
     try:
-        count = count_audience(expression, data.get("channel") or None)
+        count = count_audience(expression, channel)
     except ExpressionError as exc:
         raise _expression_error(exc) from None
-    return jsonify({"count": count, "expression": expression, "channel": data.get("channel") or None})
+    return jsonify({"count": count, "expression": expression, "channel": channel})
 
 
 @bp.route("/segments", methods=["GET"])
