@@ -117,7 +117,7 @@ def campaigns_create():
                 send_at: {type: string, format: date-time, description: "with an offset, or local to timezone"}
                 timezone: {type: string}
                 cron: {type: string, description: recurring schedule in timezone}
-                throttle_per_minute: {type: integer}
+                throttle_per_minute: {type: integer, minimum: 1, maximum: 1000000, nullable: true}
                 caps: {type: object, properties: {day: {type: integer}, week: {type: integer}}}
                 quiet_hours: {type: object, properties: {start: {type: string}, end: {type: string}, enabled: {type: boolean}}}
                 origin: {type: string}
