@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, redirect, render_template, request, send_from_directory, url_for
+import peewee
+
+from flask import Flask, abort, current_app, redirect, render_template, request, send_from_directory, session, url_for
 from flask_babel import Babel, lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from campaigner import i18n
 from campaigner.db import database
+from campaigner.accounts.services import session_user
+from campaigner.accounts.views import SESSION_KEY
 from campaigner.extensions import limiter
+from campaigner.permissions import can, permission_for
 from campaigner.runtime import start_runtime
 from campaigner.settings import load_settings
 from campaigner.web import json_error, wants_json
@@ -37,17 +43,26 @@ BLUEPRINTS = [
     ("campaigner.api", "bp"),
 ]
 
-# The navigation: (endpoint, label, roles that see it; empty = every signed-in user)
+# The navigation: (endpoint, label); a user sees the items whose page their role may open.
 NAVIGATION = [
-    ("content.index", _l("Content"), ()),
-    ("calendars.index", _l("Calendars"), ()),
-    ("campaigns.index", _l("Campaigns"), ()),
-    ("audience.index", _l("Audience"), ()),
-    ("deliveries.index", _l("Deliveries"), ()),
-    ("analytics.index", _l("Analytics"), ()),
-    ("plugins_ui.index", _l("Plugins"), ("developer", "ops")),
-    ("settings_ui.index", _l("Settings"), ()),
+    ("content.index", _l("Content")),
+    ("calendars.index", _l("Calendars")),
+    ("campaigns.index", _l("Campaigns")),
+    ("audience.index", _l("Audience")),
+    ("deliveries.index", _l("Deliveries")),
+    ("analytics.index", _l("Analytics")),
+    ("plugins_ui.index", _l("Plugins")),
+    ("settings_ui.index", _l("Settings")),
 ]
+
+
+class BoundedIntConverter(IntegerConverter):
+    """<int:…> as a database id: 0 to 2**63 - 1. A larger number is no row's id, so the router answers 404
+    instead of the database overflowing into a 500."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2 ** 63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -55,10 +70,14 @@ def create_app(config: dict | None = None) -> Flask:
 
     settings = load_settings(config)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], instance_relative_config=True)
+    app.url_map.converters["int"] = BoundedIntConverter
     app.config.update(
         SECRET_KEY=settings["SECRET_KEY"],
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Served over https (BASE_URL says so), the cookies never travel in clear text.
+        SESSION_COOKIE_SECURE=settings["BASE_URL"].startswith("https://"),
+        REMEMBER_COOKIE_SECURE=settings["BASE_URL"].startswith("https://"),
         REMEMBER_COOKIE_HTTPONLY=True,
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
@@ -113,8 +132,6 @@ def _rate_limit_storage(settings: dict) -> str:
 
 
 def _init_login(app: Flask) -> None:
-    from campaigner.accounts.models import User
-
     manager = LoginManager(app)
     manager.login_view = "accounts.login"
     manager.login_message = _l("Please sign in to see this page.")
@@ -122,8 +139,9 @@ def _init_login(app: Flask) -> None:
 
     @manager.user_loader
     def load_user(user_id):
-        user = User.get_or_none(User.id == int(user_id)) if str(user_id).isdigit() else None
-        return user if user and user.active else None
+        # The cookie names a server-side session; one signed out, revoked or idle too long loads no one.
+        user = session_user(session.get(SESSION_KEY), app.config["CAMPAIGNER"]["SESSION_IDLE_MINUTES"])
+        return user if user is not None and str(user.id) == str(user_id) else None
 
     @manager.unauthorized_handler
     def unauthorized():
@@ -143,6 +161,10 @@ def _init_database_per_request(app: Flask) -> None:
             database.close()
 
 
+# What a user whose one-time password must be replaced first may reach.
+PASSWORD_CHANGE_ENDPOINTS = {"settings_ui.index", "settings_ui.password", "accounts.logout"}
+
+
 def _init_access_control(app: Flask) -> None:
     """Deny by default: every view needs a signed-in user unless marked @public."""
     from flask_login import login_required  # noqa: F401  (documenting the counterpart)
@@ -156,6 +178,12 @@ def _init_access_control(app: Flask) -> None:
             return None  # the API authenticates with Bearer tokens itself
         if not current_user.is_authenticated:
             return current_app.login_manager.unauthorized()
+        if current_user.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+            return redirect(url_for("settings_ui.index", change_password=1))
+        # The role before the body: a forbidden role gets 403 whatever its request holds.
+        permission = permission_for(view, request.method)
+        if permission is not None and not can(current_user, permission):
+            abort(403)
         return None
 
 
@@ -181,6 +209,17 @@ def _init_errors(app: Flask) -> None:
             return json_error(exc.code, message)
         return render_template("errors/error.html", code=exc.code, message=message), exc.code
 
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(peewee.DataError)  # PostgreSQL's "value out of range" for the same inputs
+    def out_of_range(exc):
+        # A number or date beyond what the database or the calendar holds, from a query string or a form
+        # field no validator bounded: the request is wrong, not the server (the transaction rolled back).
+        log.info("out-of-range input on %s %s: %s", request.method, request.path, exc)
+        message = _("A number or date in the request is out of range.")
+        if wants_json():
+            return json_error(400, message)
+        return render_template("errors/error.html", code=400, message=message), 400
+
     @app.errorhandler(Exception)
     def unexpected(exc):
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -197,10 +236,12 @@ def _init_templates(app: Flask) -> None:
     def navigation():
         items = []
         if current_user.is_authenticated:
-            for endpoint, label, roles in NAVIGATION:
-                if not roles or current_user.has_role(*roles):
+            for endpoint, label in NAVIGATION:
+                permission = permission_for(app.view_functions[endpoint], "GET")
+                if permission is None or can(current_user, permission):
                     items.append((endpoint, label))
         return {"navigation": items, "csrf_token": generate_csrf,
+                "can": lambda permission: can(current_user, permission),
                 "locales": i18n.LOCALES, "current_locale": i18n.current_locale,
                 # The form macros as globals: an htmx partial (one block rendered
                 # alone) never runs the template's top-level imports.

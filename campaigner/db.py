@@ -48,7 +48,10 @@ def connect_database(url: str, pool_size: int = 20) -> peewee.Database:
     """
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        db = connect_url(url, pragmas=SQLITE_PRAGMAS, timeout=15)
+        # Every transaction begins IMMEDIATE: one begun DEFERRED reads first and asks for the write lock at
+        # its first write, and if another connection wrote in between SQLite refuses the upgrade at once
+        # ("database is locked", whatever busy_timeout says). Begun IMMEDIATE, it waits its turn instead.
+        db = connect_url(url, pragmas=SQLITE_PRAGMAS, timeout=15, lock_type="IMMEDIATE")
     else:
         db = connect_url(f"{scheme}+pool{url[len(scheme):]}", max_connections=pool_size,
                          stale_timeout=POOL_STALE_SECONDS, timeout=POOL_WAIT_SECONDS)

@@ -30,6 +30,8 @@ DEFAULTS: dict[str, object] = {
     "ADMIN_EMAIL": "admin@example.com",
     "ADMIN_PASSWORD": None,
     "LOGIN_RATE_LIMIT": "10 per minute",
+    "SESSION_IDLE_MINUTES": 720,  # a session unused this long ends
+    "LINK_INTERNAL_HOSTS": "",  # comma-separated internal hosts short links may point to
     "WORKERS": 4,
 }
 
@@ -107,7 +109,7 @@ def _validate(settings: dict) -> None:
         parsed = urlparse(str(settings[name]))
         if parsed.scheme not in {"http", "https"} or not parsed.netloc:
             raise SettingsError(name, f"{settings[name]!r} is not an http(s) URL")
-    for name in ("WORKERS", "DATABASE_POOL_SIZE"):
+    for name in ("WORKERS", "DATABASE_POOL_SIZE", "SESSION_IDLE_MINUTES"):
         try:
             settings[name] = int(settings[name])
             if settings[name] < 1:

@@ -1,10 +1,7 @@
-"""Helpers every blueprint uses: page rendering for htmx, access control, JSON errors."""
+"""Helpers every blueprint uses: page rendering for htmx, public views, JSON errors (roles: campaigner.permissions)."""
 from __future__ import annotations
 
-from functools import wraps
-
-from flask import abort, current_app, jsonify, request
-from flask_login import current_user
+from flask import current_app, jsonify, request
 from jinja2_fragments.flask import render_block
 from flask import render_template
 
@@ -13,35 +10,6 @@ def public(view):
     """Mark a view as reachable without login (login, short links, unsubscribe)."""
     view.is_public = True
     return view
-
-
-def roles_required(*roles: str):
-    """Allow only users with one of `roles` (admin always passes)."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            if not current_user.is_authenticated or not current_user.has_role(*roles):
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.roles = roles
-        return wrapped
-
-    return decorator
-
-
-def restrict_blueprint(bp, *roles: str) -> None:
-    """Every view of `bp` needs one of `roles` (admin always passes)."""
-
-    @bp.before_request
-    def _check_role():
-        view = current_app.view_functions.get(request.endpoint)
-        if getattr(view, "is_public", False):
-            return None
-        if not current_user.is_authenticated or not current_user.has_role(*roles):
-            abort(403)
-        return None
 
 
 def is_htmx() -> bool:
@@ -60,6 +28,15 @@ def render_page(template: str, block: str | None = None, **context):
     response = current_app.make_response(body)
     response.vary.add("HX-Request")
     return response
+
+
+def render_fragment(template: str, block: str, **context):
+    """Only `block` of `template`, htmx or not: for addresses that serve nothing but a fragment (polled counts).
+
+    Opened directly (a bookmark, a crawler), they answer the fragment rather than a page
+    whose other blocks would miss their context.
+    """
+    return current_app.make_response(render_block(template, block, **context))
 
 
 def wants_json() -> bool:

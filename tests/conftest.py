@@ -24,6 +24,17 @@ BACKEND = os.environ.get("CAMPAIGNER_TEST_BACKEND", "sqlite")
 PG_HOST = os.environ.get("CAMPAIGNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("CAMPAIGNER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Every database this run creates carries this marker in its name; reset_database() refuses any other,
+# so a CAMPAIGNER_DATABASE_URL left in the shell can never be emptied by the suite.
+RUN_MARKER = f"campaigner_test_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def _no_campaigner_environment(monkeypatch):
+    """Settings come from the test's config only: the user's CAMPAIGNER_* variables are cleared."""
+    for name in list(os.environ):
+        if name.startswith("CAMPAIGNER_") and not name.startswith("CAMPAIGNER_TEST_"):
+            monkeypatch.delenv(name)
 
 
 def _fail_or_skip(reason: str):
@@ -43,7 +54,7 @@ def backend():
     import psycopg2
     import redis
 
-    dbname = f"campaigner_test_{uuid.uuid4().hex[:10]}"
+    dbname = RUN_MARKER
     try:
         admin = psycopg2.connect(f"{PG_HOST}/postgres", connect_timeout=5)
         admin.autocommit = True
@@ -77,6 +88,9 @@ def app_config(tmp_path, backend, **extra) -> dict:
     if backend["name"] == "postgres":
         config["DATABASE_URL"] = backend["database_url"]
         config["QUEUE_URL"] = backend["queue_url"]
+    else:
+        config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'instance' / (RUN_MARKER + '.db')}"
+        config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'instance' / 'queue.db'}"
     config.update(extra)
     return config
 
@@ -86,6 +100,9 @@ def reset_database() -> None:
     from campaigner.db import is_postgres
     from campaigner.migrations import upgrade
 
+    name = os.path.basename(str(database.obj.database))
+    if RUN_MARKER not in name:
+        raise RuntimeError(f"refusing to reset {name!r}: this test run did not create it (no {RUN_MARKER!r} in its name)")
     with database.connection_context():
         if is_postgres():
             database.execute_sql("DROP SCHEMA public CASCADE")

@@ -49,8 +49,13 @@ def manual_link(app):
     from campaigner.links.services import create_manual_link
 
     def make(target: str = "https://shop.example.com/spring?ref=poster", **fields):
+        from campaigner.links.services import update_link
+
+        expires_at = fields.pop("expires_at", None)
         with database.connection_context():
-            return create_manual_link(target, **fields)
+            if expires_at is not None and expires_at <= utcnow():  # a new link can't start expired: end it after
+                return update_link(create_manual_link(target, **fields), expires_at=expires_at)
+            return create_manual_link(target, expires_at=expires_at, **fields)
 
     return make
 

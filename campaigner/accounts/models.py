@@ -20,6 +20,8 @@ class User(BaseModel):
     active = peewee.BooleanField(default=True)
     created_at = peewee.DateTimeField(default=utcnow)
     last_login_at = peewee.DateTimeField(null=True)
+    # A generated password (the first admin's, or one made for a new user) is one-time: replaced at first sign-in.
+    must_change_password = peewee.BooleanField(default=False)
 
     # The four members Flask-Login asks for, without importing Flask here.
     is_anonymous = False
@@ -58,4 +60,13 @@ class ApiToken(BaseModel):
         return hashlib.sha256(token.encode()).hexdigest()
 
 
-MODELS = [User, ApiToken]
+class UserSession(BaseModel):
+    """A signed-in browser. The cookie holds only `key`; deleting the row signs that browser out."""
+
+    key = peewee.CharField(primary_key=True)
+    user = peewee.ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = peewee.DateTimeField(default=utcnow)
+    last_seen_at = peewee.DateTimeField(default=utcnow)
+
+
+MODELS = [User, ApiToken, UserSession]

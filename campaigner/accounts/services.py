@@ -1,11 +1,18 @@
-"""Accounts: users, passwords and API tokens, without Flask."""
+"""Accounts: users, passwords, sessions and API tokens, without Flask.
+
+A browser's session is a `UserSession` row; the signed cookie carries only its key.
+Signing out deletes the row, so a cookie copied before is worth nothing after; a
+password change, a deactivation and "sign out everywhere" delete all of a user's
+rows. A session unused for the idle time (CAMPAIGNER_SESSION_IDLE_MINUTES) ends.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from campaigner.accounts.models import ROLES, ApiToken, User
+from campaigner.accounts.models import ROLES, ApiToken, User, UserSession
 from campaigner.db import utcnow
 
 MIN_PASSWORD_LENGTH = 10
@@ -29,9 +36,10 @@ def create_user(email: str, role: str, password: str | None = None, name: str = 
         raise AccountError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if User.select().where(User.email == email).exists():
         raise AccountError(f"a user with the email {email} exists already")
+    generated = not password
     password = password or secrets.token_urlsafe(12)
     _check_password(password)
-    user = User.create(email=email, role=role, name=name,
+    user = User.create(email=email, role=role, name=name, must_change_password=generated,
                        password_hash=generate_password_hash(password))
     return user, password
 
@@ -57,9 +65,59 @@ def change_password(user: User, current: str, new: str) -> None:
 
 
 def set_password(user: User, new: str) -> None:
+    """Replace the password and end every session of the user (the caller starts a new one for itself)."""
     _check_password(new)
+    if check_password_hash(user.password_hash, new) and user.must_change_password:
+        raise AccountError("the new password must differ from the one-time password")
     user.password_hash = generate_password_hash(new)
-    user.save(only=[User.password_hash])
+    user.must_change_password = False
+    user.save(only=[User.password_hash, User.must_change_password])
+    end_all_sessions(user)
+
+
+def set_active(user: User, active: bool) -> None:
+    """Activate or deactivate a user; a deactivated user's sessions end at once."""
+    user.active = active
+    user.save(only=[User.active])
+    if not active:
+        end_all_sessions(user)
+
+
+# last_seen_at is written at most this often, so a busy user costs one UPDATE a minute, not one a request.
+SEEN_RESOLUTION = dt.timedelta(seconds=60)
+
+
+def start_session(user: User) -> str:
+    """A new session for `user`; the key goes in the signed cookie."""
+    key = secrets.token_urlsafe(32)
+    UserSession.create(key=key, user=user)
+    return key
+
+
+def session_user(key: str | None, idle_minutes: int) -> User | None:
+    """The active user of a live session, or None (unknown, ended, idle too long); a live one is marked seen."""
+    if not key:
+        return None
+    row = UserSession.select(UserSession, User).join(User).where(UserSession.key == key).first()
+    if row is None or not row.user.active:
+        return None
+    now = utcnow()
+    if now - row.last_seen_at > dt.timedelta(minutes=idle_minutes):
+        row.delete_instance()
+        return None
+    if now - row.last_seen_at > SEEN_RESOLUTION:
+        UserSession.update(last_seen_at=now).where(UserSession.key == key).execute()
+    return row.user
+
+
+def end_session(key: str | None) -> None:
+    if key:
+        UserSession.delete().where(UserSession.key == key).execute()
+
+
+def end_all_sessions(user: User) -> int:
+    """Sign `user` out everywhere; return how many sessions ended."""
+    return UserSession.delete().where(UserSession.user == user).execute()
 
 
 def ensure_admin(email: str, password: str | None) -> str | None:

@@ -3,17 +3,21 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from campaigner.accounts.forms import LoginForm
-from campaigner.accounts.services import authenticate
+from campaigner.accounts.services import authenticate, end_session, start_session
 from campaigner.audit import record_audit
 from campaigner.extensions import limiter
+from campaigner.permissions import requires
 from campaigner.web import public, render_page
 
 bp = Blueprint("accounts", __name__)
+
+# The session cookie's key for the server-side session (campaigner.accounts.services.start_session).
+SESSION_KEY = "sid"
 
 
 def _login_limit():
@@ -39,6 +43,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user:
+            session[SESSION_KEY] = start_session(user)
             login_user(user)
             record_audit(user, "signed_in", user)
             return redirect(_safe_next(request.args.get("next")))
@@ -47,7 +52,9 @@ def login():
 
 
 @bp.route("/logout", methods=["POST"])
+@requires("account.self")
 def logout():
+    end_session(session.pop(SESSION_KEY, None))
     logout_user()
     flash(_("You are signed out."), "info")
     return redirect(url_for("accounts.login"))

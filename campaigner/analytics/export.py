@@ -1,15 +1,16 @@
 """Tables as CSV files: UTF-8 with a BOM, so spreadsheet programs show Chinese as written."""
 from __future__ import annotations
 
-import csv
 import io
+
+from campaigner.spreadsheet_csv import csv_writer
 
 
 def to_csv(header: list[str], rows) -> str:
     """The CSV text of `header` and `rows` (iterables of cells)."""
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if cell is None else cell for cell in row])

@@ -354,6 +354,11 @@ def kpi_progress(goal: KpiGoal, tz: str, today: dt.date) -> dict:
             "finished": today > goal.period_end}
 
 
+# Days a goal may cover: a date outside them is a typo (0177 for 2017), and date arithmetic
+# near year 1 or 9999 overflows every page that shows the goal.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
+
 def create_goal(*, name: str, metric: str, target, period_start: dt.date, period_end: dt.date, user=None) -> KpiGoal:
     """A new KPI goal; raises ValueError naming what is wrong."""
     from campaigner.analytics.models import KPI_METRICS
@@ -361,8 +366,12 @@ def create_goal(*, name: str, metric: str, target, period_start: dt.date, period
 
     if metric not in KPI_METRICS:
         raise ValueError(f"unknown metric {metric!r}")
+    if not (FIRST_DAY <= period_start <= LAST_DAY and FIRST_DAY <= period_end <= LAST_DAY):
+        raise ValueError(f"a goal's days are from {FIRST_DAY} to {LAST_DAY}")
     if period_end < period_start:
         raise ValueError("the period ends before it starts")
+    if not Decimal(str(target)).is_finite() or not -1000 <= Decimal(str(target)) <= 10 ** 12:
+        raise ValueError("the target is a number from -1,000 to 1,000,000,000,000")
     if not (name or "").strip():
         raise ValueError("a goal needs a name")
     goal = KpiGoal.create(name=name.strip()[:200], metric=metric, target=Decimal(str(target)),

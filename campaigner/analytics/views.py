@@ -18,7 +18,8 @@ from campaigner.analytics.models import KpiGoal
 from campaigner.audit import record_audit
 from campaigner.campaigns.models import Campaign
 from campaigner.links.models import Click, ShortLink
-from campaigner.web import render_page, roles_required
+from campaigner.permissions import can, requires
+from campaigner.web import render_page
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
 
@@ -79,6 +80,7 @@ FUNNEL_HEADER = ["stage", "count", "rate_of_previous_pct", "rate_of_targeted_pct
 
 
 @bp.route("/")
+@requires("analytics.read")
 def index():
     _flush_clicks()
     start, end, range_error = _range()
@@ -117,7 +119,7 @@ def index():
     return render_page("analytics/index.html", start=start, end=end, range_error=range_error, days=days,
                        daily_chart=daily_chart, channels=channels, ctr_chart=ctr_chart, campaigns=campaigns,
                        funnels=funnels, empty=services.Funnel(), calendars=calendars,
-                       cost_form=ChannelCostForm(formdata=None), can_configure=current_user.has_role("ops"))
+                       cost_form=ChannelCostForm(formdata=None), can_configure=can(current_user, "analytics.write"))
 
 
 CHANNEL_HEADER = ["channel", "sent", "delivered", "unique_clicks", "clicks", "converted_contacts", "orders", "revenue",
@@ -142,7 +144,7 @@ def _calendars() -> list[dict]:
 
 
 @bp.route("/costs", methods=["POST"])
-@roles_required("ops")
+@requires("analytics.write")
 def costs():
     form = ChannelCostForm()
     if form.validate_on_submit():
@@ -158,7 +160,7 @@ def costs():
 
 
 @bp.route("/attribution", methods=["POST"])
-@roles_required("ops")
+@requires("analytics.write")
 def attribution():
     """Attribute every order again, in the background."""
     from campaigner.links.tasks import reattribute_all_conversions
@@ -173,6 +175,7 @@ def attribution():
 
 
 @bp.route("/campaigns/<int:campaign_id>")
+@requires("analytics.read")
 def campaign(campaign_id: int):
     campaign = Campaign.get_or_none(Campaign.id == campaign_id)
     if campaign is None:
@@ -201,7 +204,7 @@ def campaign(campaign_id: int):
                        by_channel=sorted(by_channel.items()), links=links, runs=len(ids) - 1,
                        stage_labels=STAGE_LABELS, stages=services.STAGES, expiry_form=expiry_form,
                        default_expiry=link_options()["default_expiry_days"],
-                       can_edit_links=current_user.has_role("editor", "ops"))
+                       can_edit_links=can(current_user, "links.write"))
 
 
 def _top_links(campaign_ids: list[int], limit: int = 50) -> list[dict]:
@@ -216,6 +219,7 @@ def _top_links(campaign_ids: list[int], limit: int = 50) -> list[dict]:
 
 
 @bp.route("/calendars/<int:calendar_id>")
+@requires("analytics.read")
 def calendar(calendar_id: int):
     from campaigner.calendars.models import Calendar, CalendarEntry
 
@@ -248,6 +252,7 @@ def calendar(calendar_id: int):
 
 
 @bp.route("/rfm")
+@requires("analytics.read")
 def rfm():
     start, end, range_error = _range(90)
     days, series = services.rfm_trend(start, end)
@@ -261,11 +266,11 @@ def rfm():
                              _("Super users"))
     return render_page("analytics/rfm.html", start=start, end=end, range_error=range_error, days=days,
                        series=series, segments=services.RFM_SEGMENTS, classes_chart=classes_chart,
-                       super_chart=super_chart, can_configure=current_user.has_role("ops"))
+                       super_chart=super_chart, can_configure=can(current_user, "analytics.write"))
 
 
 @bp.route("/rfm/snapshot", methods=["POST"])
-@roles_required("ops")
+@requires("analytics.write")
 def rfm_snapshot():
     services.snapshot_rfm(_today())
     flash(_("Today's RFM class sizes were recorded."), "success")
@@ -288,6 +293,7 @@ def _goal_rows() -> list[dict]:
 
 
 @bp.route("/goals")
+@requires("analytics.read")
 def goals():
     _flush_clicks()
     rows = _goal_rows()
@@ -300,11 +306,11 @@ def goals():
     first = _today().replace(day=1)
     form.period_start.data = first
     form.period_end.data = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-    return render_page("analytics/goals.html", rows=rows, form=form, can_configure=current_user.has_role("ops"))
+    return render_page("analytics/goals.html", rows=rows, form=form, can_configure=can(current_user, "analytics.write"))
 
 
 @bp.route("/goals", methods=["POST"])
-@roles_required("ops")
+@requires("analytics.write")
 def goals_create():
     form = GoalForm()
     if form.validate_on_submit():
@@ -321,7 +327,7 @@ def goals_create():
 
 
 @bp.route("/goals/<int:goal_id>/delete", methods=["POST"])
-@roles_required("ops")
+@requires("analytics.write")
 def goals_delete(goal_id: int):
     goal = KpiGoal.get_or_none(KpiGoal.id == goal_id)
     if goal is None:

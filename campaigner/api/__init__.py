@@ -11,7 +11,11 @@ import importlib
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from marshmallow import Schema, ValidationError
+
 from campaigner.accounts.services import user_for_token
+from campaigner.api.validation import body_problem
+from campaigner.permissions import can, permission_for
 from campaigner.web import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -50,13 +54,15 @@ def authenticate():
         response.headers["WWW-Authenticate"] = 'Bearer realm="campaigner"'
         return response
     g.api_user = user
+    # The role before the body: a forbidden role gets 403 whatever its request holds.
+    permission = permission_for(current_app.view_functions.get(request.endpoint), request.method)
+    if permission is not None and not can(user, permission):
+        return json_error(403, f"your role may not do this (it needs {permission})")
+    problem = body_problem(current_app, request.endpoint, request.method, request)
+    if problem is not None:
+        status, message, field = problem
+        return json_error(status, message, **({"field": field} if field else {}))
     return None
-
-
-def require_role(*roles: str) -> None:
-    """Answer 403 unless the token's user has one of `roles` (admin always passes)."""
-    if not g.api_user.has_role(*roles):
-        raise ApiError("your role may not do this", 403)
 
 
 def json_body() -> dict:
@@ -65,6 +71,17 @@ def json_body() -> dict:
     if not isinstance(data, dict):
         raise ApiError("the request body must be a JSON object")
     return data
+
+
+def load_body(schema: type[Schema]) -> dict:
+    """The JSON body loaded by a marshmallow schema (campaigner.api.schemas), or a 422 naming each bad field."""
+    try:
+        return schema().load(json_body())
+    except ValidationError as exc:
+        fields = {name: "; ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
+                  for name, problems in exc.normalized_messages().items()}
+        first = next(iter(fields))
+        raise ApiError(f"{first}: {fields[first]}", 422, field=first, fields=fields) from None
 
 
 def found(row, message: str):
@@ -81,6 +98,10 @@ def reject_unknown_fields(data: dict, allowed, status: int = 400) -> None:
         raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", status)
 
 
+MAX_PAGE = 1_000_000  # page × per_page stays far inside a 64-bit OFFSET
+MAX_ID = 2 ** 63 - 1
+
+
 def page_args(max_per_page: int, default_per_page: int = 50) -> tuple[int, int]:
     """`page` and `per_page` from the query string, or a 400 that gives their bounds."""
     try:
@@ -88,8 +109,8 @@ def page_args(max_per_page: int, default_per_page: int = 50) -> tuple[int, int]:
         per_page = int(request.args.get("per_page", default_per_page))
     except ValueError:
         raise ApiError("page and per_page are whole numbers") from None
-    if page < 1 or not 1 <= per_page <= max_per_page:
-        raise ApiError(f"page starts at 1; per_page is 1 to {max_per_page}")
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= max_per_page:
+        raise ApiError(f"page is 1 to {MAX_PAGE:,}; per_page is 1 to {max_per_page}")
     return page, per_page
 
 
@@ -108,9 +129,12 @@ def before_arg() -> int | None:
     """The keyset cursor `before` (the previous page's `next`); None on the first page."""
     before = request.args.get("before", "")
     try:
-        return int(before) if before else None
+        value = int(before) if before else None
     except ValueError:
-        raise ApiError("before must be an id: the previous page's next") from None
+        value = 0
+    if value is not None and not 1 <= value <= MAX_ID:
+        raise ApiError("before must be an id: the previous page's next")
+    return value
 
 
 def iso_utc(value) -> str | None:

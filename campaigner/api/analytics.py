@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 from flask import g, jsonify, request
 
 from campaigner.analytics import services
-from campaigner.analytics.models import KPI_METRICS, KpiGoal
+from campaigner.analytics.models import KpiGoal
 from campaigner.analytics.timeseries import utc_bounds
-from campaigner.api import ApiError, bp, found, json_body, require_role
+from campaigner.api import ApiError, bp, found, json_body, load_body
+from campaigner.api.schemas import GoalIn
 from campaigner.audit import record_audit
 from campaigner.campaigns.models import Campaign
+from campaigner.permissions import requires
 
 
 def _tz() -> str:
@@ -48,6 +50,7 @@ def _money(value) -> str | None:
 
 
 @bp.route("/analytics/campaigns/<int:campaign_id>/funnel")
+@requires("analytics.read")
 def analytics_campaign_funnel(campaign_id: int):
     """A campaign's funnel (a recurring campaign with all its runs), in all and by channel.
     ---
@@ -74,6 +77,7 @@ def analytics_campaign_funnel(campaign_id: int):
 
 
 @bp.route("/analytics/calendars/<int:calendar_id>/funnel")
+@requires("analytics.read")
 def analytics_calendar_funnel(calendar_id: int):
     """A calendar's funnel over the campaigns that published its entries.
     ---
@@ -96,6 +100,7 @@ def analytics_calendar_funnel(calendar_id: int):
 
 
 @bp.route("/analytics/channels")
+@requires("analytics.read")
 def analytics_channels():
     """Channels compared over a range of local days.
     ---
@@ -122,6 +127,7 @@ def analytics_channels():
 
 
 @bp.route("/analytics/daily")
+@requires("analytics.read")
 def analytics_daily():
     """Daily activity over a range of local days.
     ---
@@ -144,6 +150,7 @@ def analytics_daily():
 
 
 @bp.route("/analytics/rfm")
+@requires("analytics.read")
 def analytics_rfm():
     """RFM class and super-user sizes per day.
     ---
@@ -173,6 +180,7 @@ def goal_json(progress: dict) -> dict:
 
 
 @bp.route("/analytics/goals", methods=["GET"])
+@requires("analytics.read")
 def analytics_goals():
     """KPI goals and their progress.
     ---
@@ -191,6 +199,7 @@ def analytics_goals():
 
 
 @bp.route("/analytics/goals", methods=["POST"])
+@requires("analytics.write")
 def analytics_goals_create():
     """Add a KPI goal.
     ---
@@ -200,44 +209,24 @@ def analytics_goals_create():
         required: true
         content:
           application/json:
-            schema:
-              type: object
-              required: [name, metric, target, period_start, period_end]
-              properties:
-                name: {type: string}
-                metric: {type: string, enum: [active_rate, interaction_rate, conversions_growth, conversions, revenue, unique_clicks]}
-                target: {type: number}
-                period_start: {type: string, format: date}
-                period_end: {type: string, format: date}
+            schema: GoalIn
       responses:
         201: {description: The goal and its progress}
         400: BadRequest
         403: Forbidden
+        422: Invalid
     """
-    require_role("ops")
-    data = json_body()
-    missing = [k for k in ("name", "metric", "target", "period_start", "period_end") if k not in data]
-    if missing:
-        raise ApiError(f"missing: {', '.join(missing)}")
-    if data["metric"] not in KPI_METRICS:
-        raise ApiError(f"metric must be one of {', '.join(KPI_METRICS)}")
+    data = load_body(GoalIn)
     try:
-        target = Decimal(str(data["target"]))
-        start = dt.date.fromisoformat(str(data["period_start"]))
-        end = dt.date.fromisoformat(str(data["period_end"]))
-    except (InvalidOperation, ValueError):
-        raise ApiError("target is a number; period_start and period_end are dates written YYYY-MM-DD") from None
-    if not isinstance(data["name"], str):
-        raise ApiError("name must be a string")
-    try:
-        goal = services.create_goal(name=data["name"], metric=data["metric"], target=target, period_start=start,
-                                    period_end=end, user=g.api_user)
+        goal = services.create_goal(name=data["name"], metric=data["metric"], target=data["target"],
+                                    period_start=data["period_start"], period_end=data["period_end"], user=g.api_user)
     except ValueError as exc:
-        raise ApiError(str(exc)) from None
+        raise ApiError(str(exc), 422) from None
     return jsonify(goal_json(services.kpi_progress(goal, _tz(), _today()))), 201
 
 
 @bp.route("/analytics/goals/<int:goal_id>", methods=["DELETE"])
+@requires("analytics.write")
 def analytics_goals_delete(goal_id: int):
     """Delete a KPI goal.
     ---
@@ -248,7 +237,6 @@ def analytics_goals_delete(goal_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role("ops")
     goal = found(KpiGoal.get_or_none(KpiGoal.id == goal_id), "no goal with this id")
     record_audit(g.api_user, "deleted", goal, summary=goal.name)
     goal.delete_instance()
@@ -256,6 +244,7 @@ def analytics_goals_delete(goal_id: int):
 
 
 @bp.route("/analytics/channel-costs/<channel>", methods=["PUT"])
+@requires("analytics.write")
 def analytics_channel_cost(channel: str):
     """Set what one message on a channel costs.
     ---
@@ -271,7 +260,6 @@ def analytics_channel_cost(channel: str):
         400: BadRequest
         403: Forbidden
     """
-    require_role("ops")
     data = json_body()
     try:
         cost = Decimal(str(data.get("cost_per_message")))
@@ -287,6 +275,7 @@ def analytics_channel_cost(channel: str):
 
 
 @bp.route("/analytics/attribution", methods=["POST"])
+@requires("analytics.write")
 def analytics_attribution():
     """Attribute every order again (after changing the window, or importing old orders).
     ---
@@ -302,7 +291,6 @@ def analytics_attribution():
     """
     from campaigner.links.attribution import attribute_all
 
-    require_role("ops")
     converted = attribute_all()
     record_audit(g.api_user, "recomputed", object_type="attribution", summary=f"{converted} conversions")
     return jsonify({"conversions": converted})

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from campaigner.api import (ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields,
-                            require_role)
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, load_body, page_args, reject_unknown_fields
+from campaigner.api.schemas import AudienceCountIn
 from campaigner.audience import importer, rfm, services
 from campaigner.audience.expressions import ExpressionError, channel_contact_field
 from campaigner.audience.models import Contact, OptOut, Order, Segment, Tag, TagGroup
 from campaigner.audience.timeline import contact_timeline
 from campaigner.audit import record_audit
 from campaigner.db import database
+from campaigner.permissions import requires
 
-WRITERS = ("ops", "developer")
-SEGMENT_WRITERS = ("editor", "ops", "developer")
 MAX_PER_PAGE = 200
 MAX_BULK = 1000
 CONTACT_KEYS = {"external_id", "name", "email", "phone", "chat_id", "openid", "timezone", "attributes"}
@@ -83,6 +82,7 @@ def _tag_list(data: dict) -> list[str]:
 
 
 @bp.route("/contacts", methods=["GET"])
+@requires("contacts.read_pii")
 def contacts_list():
     """List contacts, searched and filtered by an audience expression.
     ---
@@ -112,6 +112,7 @@ def contacts_list():
 
 
 @bp.route("/contacts", methods=["POST"])
+@requires("audience.write")
 def contacts_create():
     """Create a contact.
     ---
@@ -140,7 +141,6 @@ def contacts_create():
         409: {description: The external id is taken}
         422: Invalid
     """
-    require_role(*WRITERS)
     data = json_body()
     fields = _contact_fields(data)
     tags = _tag_list(data)
@@ -153,6 +153,7 @@ def contacts_create():
 
 
 @bp.route("/contacts/<int:contact_id>", methods=["GET"])
+@requires("contacts.read_pii")
 def contacts_get(contact_id: int):
     """One contact.
     ---
@@ -166,6 +167,7 @@ def contacts_get(contact_id: int):
 
 
 @bp.route("/contacts/<int:contact_id>", methods=["PATCH"])
+@requires("audience.write")
 def contacts_update(contact_id: int):
     """Change a contact.
     ---
@@ -183,7 +185,6 @@ def contacts_update(contact_id: int):
         404: NotFound
         422: Invalid
     """
-    require_role(*WRITERS)
     contact = _contact(contact_id)
     data = json_body()
     if "tags" in data:
@@ -197,6 +198,7 @@ def contacts_update(contact_id: int):
 
 
 @bp.route("/contacts/bulk", methods=["POST"])
+@requires("audience.write")
 def contacts_bulk():
     """Create or update many contacts at once.
     ---
@@ -237,7 +239,6 @@ def contacts_bulk():
         403: Forbidden
         422: {description: Some contacts are not valid; nothing was written (errors name each by index)}
     """
-    require_role(*WRITERS)
     data = json_body()
     items = data.get("contacts")
     if not isinstance(items, list) or not items:
@@ -255,6 +256,7 @@ def contacts_bulk():
 
 
 @bp.route("/contacts/<int:contact_id>/tags", methods=["POST"])
+@requires("audience.write")
 def contacts_tag(contact_id: int):
     """Tag a contact.
     ---
@@ -276,7 +278,6 @@ def contacts_tag(contact_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     contact = _contact(contact_id)
     data = json_body()
     tags = _tag_list(data)
@@ -287,6 +288,7 @@ def contacts_tag(contact_id: int):
 
 
 @bp.route("/contacts/<int:contact_id>/untag", methods=["POST"])
+@requires("audience.write")
 def contacts_untag(contact_id: int):
     """Untag a contact.
     ---
@@ -307,13 +309,13 @@ def contacts_untag(contact_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     contact = _contact(contact_id)
     removed = services.remove_tags(contact, _tag_list(json_body()), source="api")
     return jsonify({"removed": removed, "tags": services.contact_tag_keys(contact)})
 
 
 @bp.route("/contacts/<int:contact_id>/opt-out", methods=["POST"])
+@requires("audience.write")
 def contacts_opt_out(contact_id: int):
     """Opt a contact out of a channel.
     ---
@@ -337,7 +339,6 @@ def contacts_opt_out(contact_id: int):
         404: NotFound
         422: {description: Unknown channel}
     """
-    require_role(*WRITERS)
     contact = _contact(contact_id)
     data = json_body()
     channel = str(data.get("channel") or "").strip()
@@ -353,6 +354,7 @@ def contacts_opt_out(contact_id: int):
 
 
 @bp.route("/contacts/<int:contact_id>/timeline", methods=["GET"])
+@requires("contacts.read_pii")
 def contacts_timeline(contact_id: int):
     """A contact's timeline.
     ---
@@ -375,6 +377,7 @@ def contacts_timeline(contact_id: int):
 
 
 @bp.route("/tags", methods=["GET"])
+@requires("audience.read")
 def tags_list():
     """Every tag.
     ---
@@ -391,6 +394,7 @@ def tags_list():
 
 
 @bp.route("/tags", methods=["POST"])
+@requires("audience.write")
 def tags_create():
     """Create a tag.
     ---
@@ -413,7 +417,6 @@ def tags_create():
         409: {description: The tag exists}
         422: {description: Not a tag key}
     """
-    require_role(*WRITERS)
     data = json_body()
     try:
         key = services.clean_tag_key(str(data.get("key") or ""))
@@ -433,6 +436,7 @@ def tags_create():
 
 
 @bp.route("/audience/count", methods=["POST"])
+@requires("audience.read")
 def audience_count():
     """Count an audience expression.
     ---
@@ -442,11 +446,7 @@ def audience_count():
         required: true
         content:
           application/json:
-            schema:
-              type: object
-              properties:
-                expression: {type: string, example: 'tag:"渠道:门店" AND (tag:vip OR rfm:A) AND NOT tag:投诉'}
-                channel: {type: string}
+            schema: AudienceCountIn
       responses:
         200:
           description: The count
@@ -460,18 +460,17 @@ def audience_count():
     """
     from campaigner.audience.expressions import count_audience
 
-    data = json_body()
-    expression = data.get("expression") or ""
-    if not isinstance(expression, str):
-        raise ApiError("expression is text")
+    data = load_body(AudienceCountIn)
+    expression, channel = data["expression"], data["channel"] or None
     try:
-        count = count_audience(expression, data.get("channel") or None)
+        count = count_audience(expression, channel)
     except ExpressionError as exc:
         raise _expression_error(exc) from None
-    return jsonify({"count": count, "expression": expression, "channel": data.get("channel") or None})
+    return jsonify({"count": count, "expression": expression, "channel": channel})
 
 
 @bp.route("/segments", methods=["GET"])
+@requires("audience.read")
 def segments_list():
     """Saved segments with their counts.
     ---
@@ -500,6 +499,7 @@ def _save_segment(data: dict, segment: Segment | None):
 
 
 @bp.route("/segments", methods=["POST"])
+@requires("audience.write")
 def segments_create():
     """Save a segment.
     ---
@@ -523,7 +523,6 @@ def segments_create():
         403: Forbidden
         409: {description: The name is taken}
     """
-    require_role(*SEGMENT_WRITERS)
     segment = _save_segment(json_body(), None)
     record_audit(g.api_user, "created", segment, summary=f"{segment.name}: {segment.expression}")
     return jsonify(segment_json(segment)), 201
@@ -534,6 +533,7 @@ def _segment(segment_id: int) -> Segment:
 
 
 @bp.route("/segments/<int:segment_id>", methods=["GET"])
+@requires("audience.read")
 def segments_get(segment_id: int):
     """One segment with its count.
     ---
@@ -547,6 +547,7 @@ def segments_get(segment_id: int):
 
 
 @bp.route("/segments/<int:segment_id>", methods=["PATCH"])
+@requires("audience.write")
 def segments_update(segment_id: int):
     """Change a segment.
     ---
@@ -563,13 +564,13 @@ def segments_update(segment_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*SEGMENT_WRITERS)
     segment = _save_segment(json_body(), _segment(segment_id))
     record_audit(g.api_user, "changed", segment, summary=f"{segment.name}: {segment.expression}")
     return jsonify(segment_json(segment))
 
 
 @bp.route("/segments/<int:segment_id>", methods=["DELETE"])
+@requires("audience.write")
 def segments_delete(segment_id: int):
     """Delete a segment.
     ---
@@ -582,7 +583,6 @@ def segments_delete(segment_id: int):
         404: NotFound
         409: {description: A campaign or calendar uses it}
     """
-    require_role(*SEGMENT_WRITERS)
     segment = _segment(segment_id)
     try:
         services.delete_segment(segment)
@@ -635,6 +635,7 @@ def _order_row(item) -> dict:
 
 
 @bp.route("/orders", methods=["POST"])
+@requires("orders.write")
 def orders_create():
     """Record orders.
     ---
@@ -659,7 +660,6 @@ def orders_create():
         403: Forbidden
         422: {description: An order is not valid (nothing was recorded)}
     """
-    require_role(*WRITERS)
     data = json_body()
     items = data["orders"] if "orders" in data else [data]
     if not isinstance(items, list) or not items:
@@ -689,6 +689,7 @@ def orders_create():
 
 
 @bp.route("/orders", methods=["GET"])
+@requires("contacts.read_pii")
 def orders_list():
     """List orders.
     ---
@@ -714,6 +715,7 @@ def orders_list():
 
 
 @bp.route("/rfm", methods=["GET"])
+@requires("contacts.read_pii")
 def rfm_get():
     """The last RFM report.
     ---
@@ -726,6 +728,7 @@ def rfm_get():
 
 
 @bp.route("/rfm/recompute", methods=["POST"])
+@requires("audience.write")
 def rfm_recompute():
     """Recompute RFM now.
     ---
@@ -748,7 +751,6 @@ def rfm_recompute():
         403: Forbidden
         422: {description: A threshold is not a number of zero or more}
     """
-    require_role(*WRITERS)
     data = request.get_json(silent=True) or {}
     if not isinstance(data, dict):
         raise ApiError("the request body must be a JSON object")

@@ -10,15 +10,15 @@ import datetime as dt
 
 from flask import current_app, g, jsonify, request
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, reject_unknown_fields, require_role
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, reject_unknown_fields
 from campaigner.audit import record_audit
 from campaigner.calendars import publishing, services
 from campaigner.calendars.conflicts import find_conflicts
 from campaigner.calendars.models import Calendar, CalendarEntry, WeeklySlot
 from campaigner.content.models import ContentItem
 from campaigner.calendars.services import CalendarData, CalendarError, SlotData
+from campaigner.permissions import can, requires
 
-WRITERS = ("editor",)
 CALENDAR_FIELDS = {"name", "kind", "channel", "audience", "segment_id", "groups", "timezone", "min_gap_minutes"}
 
 
@@ -33,7 +33,7 @@ def calendar_json(calendar: Calendar, full: bool = False) -> dict:
             "effective_audience": services.effective_audience(calendar)}
     if full:
         data["slots"] = [slot_json(s) for s in services.template_slots(calendar)]
-        if g.api_user.has_role(*WRITERS):
+        if can(g.api_user, "calendars.write"):
             base = current_app.config["CAMPAIGNER"]["BASE_URL"].rstrip("/")
             data["feed_url"] = f"{base}/calendars/{calendar.id}/feed/{calendar.feed_token}.ics"
     return data
@@ -119,6 +119,7 @@ def _day_and_time(data: dict) -> tuple[dt.date, dt.time]:
 
 
 @bp.route("/calendars", methods=["GET"])
+@requires("calendars.read")
 def calendars_list():
     """Every calendar.
     ---
@@ -135,6 +136,7 @@ def calendars_list():
 
 
 @bp.route("/calendars", methods=["POST"])
+@requires("calendars.write")
 def calendars_create():
     """Create a calendar.
     ---
@@ -162,13 +164,13 @@ def calendars_create():
         403: Forbidden
         422: Invalid
     """
-    require_role(*WRITERS)
     calendar = _save_calendar(_calendar_data(json_body()), None)
     record_audit(g.api_user, "created", calendar, summary=calendar.name)
     return jsonify(calendar_json(calendar, full=True)), 201
 
 
 @bp.route("/calendars/<int:calendar_id>", methods=["GET"])
+@requires("calendars.read")
 def calendars_get(calendar_id: int):
     """One calendar with its weekly template.
     ---
@@ -182,6 +184,7 @@ def calendars_get(calendar_id: int):
 
 
 @bp.route("/calendars/<int:calendar_id>", methods=["PATCH"])
+@requires("calendars.write")
 def calendars_update(calendar_id: int):
     """Change a calendar.
     ---
@@ -195,7 +198,6 @@ def calendars_update(calendar_id: int):
         404: NotFound
         422: Invalid
     """
-    require_role(*WRITERS)
     calendar = _calendar(calendar_id)
     calendar = _save_calendar(_calendar_data(json_body(), calendar), calendar)
     record_audit(g.api_user, "changed", calendar, summary=calendar.name)
@@ -203,6 +205,7 @@ def calendars_update(calendar_id: int):
 
 
 @bp.route("/calendars/<int:calendar_id>/feed-token", methods=["POST"])
+@requires("calendars.write")
 def calendars_rotate_feed(calendar_id: int):
     """Retire the feed address and make a new one.
     ---
@@ -213,7 +216,6 @@ def calendars_rotate_feed(calendar_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     calendar = _calendar(calendar_id)
     services.rotate_feed_token(calendar)
     record_audit(g.api_user, "rotated_feed_token", calendar, summary=calendar.name)
@@ -221,6 +223,7 @@ def calendars_rotate_feed(calendar_id: int):
 
 
 @bp.route("/calendars/<int:calendar_id>/slots", methods=["POST"])
+@requires("calendars.write")
 def calendars_add_slot(calendar_id: int):
     """Add a slot to the weekly template.
     ---
@@ -246,7 +249,6 @@ def calendars_add_slot(calendar_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     calendar = _calendar(calendar_id)
     data = json_body()
     try:
@@ -261,6 +263,7 @@ def calendars_add_slot(calendar_id: int):
 
 
 @bp.route("/calendars/<int:calendar_id>/slots/<int:slot_id>", methods=["DELETE"])
+@requires("calendars.write")
 def calendars_delete_slot(calendar_id: int, slot_id: int):
     """Remove a slot (entries made from it stay).
     ---
@@ -271,7 +274,6 @@ def calendars_delete_slot(calendar_id: int, slot_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     slot = found(WeeklySlot.get_or_none(WeeklySlot.id == slot_id, WeeklySlot.calendar == _calendar(calendar_id)),
                  "no such slot in this calendar")
     slot.delete_instance()
@@ -279,6 +281,7 @@ def calendars_delete_slot(calendar_id: int, slot_id: int):
 
 
 @bp.route("/calendars/<int:calendar_id>/apply", methods=["POST"])
+@requires("calendars.write")
 def calendars_apply(calendar_id: int):
     """Apply the weekly template to a range of weeks.
     ---
@@ -304,7 +307,6 @@ def calendars_apply(calendar_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     calendar = _calendar(calendar_id)
     data = json_body()
     try:
@@ -317,6 +319,7 @@ def calendars_apply(calendar_id: int):
 
 
 @bp.route("/calendars/<int:calendar_id>/entries", methods=["GET"])
+@requires("calendars.read")
 def calendars_entries(calendar_id: int):
     """Entries of a calendar between two local dates, with status and conflicts.
     ---
@@ -349,6 +352,7 @@ def calendars_entries(calendar_id: int):
 
 
 @bp.route("/calendars/<int:calendar_id>/entries", methods=["POST"])
+@requires("calendars.write")
 def calendars_create_entry(calendar_id: int):
     """Add a one-off entry.
     ---
@@ -373,7 +377,6 @@ def calendars_create_entry(calendar_id: int):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     calendar = _calendar(calendar_id)
     data = json_body()
     day, at = _day_and_time(data)
@@ -387,6 +390,7 @@ def calendars_create_entry(calendar_id: int):
 
 
 @bp.route("/calendar-entries/<int:entry_id>", methods=["GET"])
+@requires("calendars.read")
 def entries_get(entry_id: int):
     """One entry.
     ---
@@ -405,6 +409,7 @@ def entries_get(entry_id: int):
 
 
 @bp.route("/calendar-entries/<int:entry_id>", methods=["PATCH"])
+@requires("calendars.write")
 def entries_update(entry_id: int):
     """Edit, give content to, or move an entry.
     ---
@@ -429,7 +434,6 @@ def entries_update(entry_id: int):
         404: NotFound
         409: {description: "The entry's state forbids it (scheduled, started)"}
     """
-    require_role(*WRITERS)
     entry = _entry(entry_id)
     data = json_body()
     reject_unknown_fields(data, {"theme", "notes", "content_id", "date", "time"})
@@ -455,6 +459,7 @@ def entries_update(entry_id: int):
 
 
 @bp.route("/calendar-entries/<int:entry_id>", methods=["DELETE"])
+@requires("calendars.write")
 def entries_delete(entry_id: int):
     """Delete a draft entry.
     ---
@@ -466,7 +471,6 @@ def entries_delete(entry_id: int):
         404: NotFound
         409: {description: It is scheduled}
     """
-    require_role(*WRITERS)
     entry = _entry(entry_id)
     try:
         services.delete_entry(entry)
@@ -477,7 +481,6 @@ def entries_delete(entry_id: int):
 
 
 def _action(entry_id: int, action, audit: str):
-    require_role(*WRITERS)
     entry = _entry(entry_id)
     try:
         action(entry)
@@ -488,6 +491,7 @@ def _action(entry_id: int, action, audit: str):
 
 
 @bp.route("/calendar-entries/<int:entry_id>/approve", methods=["POST"])
+@requires("calendars.write")
 def entries_approve(entry_id: int):
     """Approve an entry: it becomes a scheduled campaign.
     ---
@@ -503,6 +507,7 @@ def entries_approve(entry_id: int):
 
 
 @bp.route("/calendar-entries/<int:entry_id>/unschedule", methods=["POST"])
+@requires("calendars.write")
 def entries_unschedule(entry_id: int):
     """Take a scheduled entry back to draft.
     ---
@@ -518,6 +523,7 @@ def entries_unschedule(entry_id: int):
 
 
 @bp.route("/calendar-entries/<int:entry_id>/swap", methods=["POST"])
+@requires("calendars.write")
 def entries_swap(entry_id: int):
     """Swap the times of two entries.
     ---

@@ -9,13 +9,11 @@ import datetime as dt
 
 from flask import g, jsonify, request
 
-from campaigner.api import (ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg, reject_unknown_fields,
-                            require_role)
+from campaigner.api import (ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg, reject_unknown_fields)
 from campaigner.campaigns import services
 from campaigner.campaigns.models import STATUSES, Campaign
+from campaigner.permissions import requires
 
-BUILDERS = ("editor",)
-OPERATORS = ("ops",)
 
 
 def campaign_json(campaign: Campaign, stats: bool = True) -> dict:
@@ -65,6 +63,7 @@ FIELDS = {"name", "content_id", "channels", "audience", "segment_id", "send_at",
 
 
 @bp.route("/campaigns", methods=["GET"])
+@requires("campaigns.read")
 def campaigns_list():
     """Campaigns, newest first.
     ---
@@ -96,6 +95,7 @@ def campaigns_list():
 
 
 @bp.route("/campaigns", methods=["POST"])
+@requires("campaigns.write")
 def campaigns_create():
     """Create a campaign (a draft; with "schedule": true also scheduled).
     ---
@@ -117,7 +117,7 @@ def campaigns_create():
                 send_at: {type: string, format: date-time, description: "with an offset, or local to timezone"}
                 timezone: {type: string}
                 cron: {type: string, description: recurring schedule in timezone}
-                throttle_per_minute: {type: integer}
+                throttle_per_minute: {type: integer, minimum: 1, maximum: 1000000, nullable: true}
                 caps: {type: object, properties: {day: {type: integer}, week: {type: integer}}}
                 quiet_hours: {type: object, properties: {start: {type: string}, end: {type: string}, enabled: {type: boolean}}}
                 origin: {type: string}
@@ -129,7 +129,6 @@ def campaigns_create():
         409: {description: content not approved (with schedule)}
         422: Invalid
     """
-    require_role(*BUILDERS)
     data = json_body()
     reject_unknown_fields(data, FIELDS, 422)
     channels = data.get("channels")
@@ -155,6 +154,7 @@ def campaigns_create():
 
 
 @bp.route("/campaigns/<int:campaign_id>", methods=["GET"])
+@requires("campaigns.read")
 def campaigns_get(campaign_id: int):
     """One campaign with its stats.
     ---
@@ -168,6 +168,7 @@ def campaigns_get(campaign_id: int):
 
 
 @bp.route("/campaigns/<int:campaign_id>/dry-run", methods=["GET"])
+@requires("contacts.read_pii")
 def campaigns_dry_run(campaign_id: int):
     """What a campaign would do, without sending.
     ---
@@ -186,8 +187,7 @@ def campaigns_dry_run(campaign_id: int):
     return jsonify(result)
 
 
-def _action(campaign_id: int, roles: tuple, action):
-    require_role(*roles)
+def _action(campaign_id: int, action):
     campaign = _campaign(campaign_id)
     try:
         action(campaign)
@@ -197,6 +197,7 @@ def _action(campaign_id: int, roles: tuple, action):
 
 
 @bp.route("/campaigns/<int:campaign_id>/schedule", methods=["POST"])
+@requires("campaigns.write")
 def campaigns_schedule(campaign_id: int):
     """Schedule a draft.
     ---
@@ -208,10 +209,11 @@ def campaigns_schedule(campaign_id: int):
         404: NotFound
         409: {description: "not a draft, or content not approved"}
     """
-    return _action(campaign_id, BUILDERS, lambda c: services.schedule_campaign(c, g.api_user))
+    return _action(campaign_id, lambda c: services.schedule_campaign(c, g.api_user))
 
 
 @bp.route("/campaigns/<int:campaign_id>/pause", methods=["POST"])
+@requires("campaigns.operate")
 def campaigns_pause(campaign_id: int):
     """Pause.
     ---
@@ -225,10 +227,11 @@ def campaigns_pause(campaign_id: int):
     """
     data = request.get_json(silent=True) or {}
     reason = str(data.get("reason", ""))[:500] if isinstance(data, dict) else ""
-    return _action(campaign_id, OPERATORS, lambda c: services.pause_campaign(c, g.api_user, reason=reason))
+    return _action(campaign_id, lambda c: services.pause_campaign(c, g.api_user, reason=reason))
 
 
 @bp.route("/campaigns/<int:campaign_id>/resume", methods=["POST"])
+@requires("campaigns.operate")
 def campaigns_resume(campaign_id: int):
     """Resume.
     ---
@@ -240,10 +243,11 @@ def campaigns_resume(campaign_id: int):
         404: NotFound
         409: {description: not paused}
     """
-    return _action(campaign_id, OPERATORS, lambda c: services.resume_campaign(c, g.api_user))
+    return _action(campaign_id, lambda c: services.resume_campaign(c, g.api_user))
 
 
 @bp.route("/campaigns/<int:campaign_id>/cancel", methods=["POST"])
+@requires("campaigns.operate")
 def campaigns_cancel(campaign_id: int):
     """Cancel.
     ---
@@ -255,10 +259,11 @@ def campaigns_cancel(campaign_id: int):
         404: NotFound
         409: {description: already completed or cancelled}
     """
-    return _action(campaign_id, OPERATORS, lambda c: services.cancel_campaign(c, g.api_user))
+    return _action(campaign_id, lambda c: services.cancel_campaign(c, g.api_user))
 
 
 @bp.route("/campaigns/<int:campaign_id>/reschedule", methods=["POST"])
+@requires("campaigns.write")
 def campaigns_reschedule(campaign_id: int):
     """Reschedule.
     ---
@@ -276,4 +281,4 @@ def campaigns_reschedule(campaign_id: int):
     send_at = _send_at(data.get("send_at"), data.get("timezone"))
     if send_at is None:
         raise ApiError("send_at is required", 422)
-    return _action(campaign_id, BUILDERS, lambda c: services.reschedule_campaign(c, send_at, g.api_user))
+    return _action(campaign_id, lambda c: services.reschedule_campaign(c, send_at, g.api_user))

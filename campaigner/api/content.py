@@ -9,15 +9,15 @@ from dataclasses import asdict
 
 from flask import current_app, g, jsonify, request, url_for
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields, require_role
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields
 from campaigner.content import media as media_store
 from campaigner.content import library_files, personal_fields, previews, search
 from campaigner.content.models import KINDS, STATUSES, ContentItem, ContentVersion, Media
 from campaigner.content.rendering import markdown_to_html
 from campaigner.content.services import (ContentError, ContentValidationError, change_status, delete_content,
                                          diff_versions, find_item, restore_version, save_content)
+from campaigner.permissions import requires
 
-WRITERS = ("editor",)
 MAX_PER_PAGE = 100
 
 
@@ -57,6 +57,7 @@ def _content_fields(data: dict) -> dict:
 
 
 @bp.route("/content", methods=["GET"])
+@requires("content.read")
 def content_list():
     """Search and filter the library.
     ---
@@ -92,6 +93,7 @@ def content_list():
 
 
 @bp.route("/content", methods=["POST"])
+@requires("content.write")
 def content_create():
     """Create an item.
     ---
@@ -118,7 +120,6 @@ def content_create():
         403: Forbidden
         422: Invalid
     """
-    require_role(*WRITERS)
     data = _content_fields(json_body())
     try:
         result = save_content(None, data, g.api_user)
@@ -129,6 +130,7 @@ def content_create():
 
 
 @bp.route("/content/<key>", methods=["GET"])
+@requires("content.read")
 def content_get(key):
     """One item.
     ---
@@ -144,6 +146,7 @@ def content_get(key):
 
 
 @bp.route("/content/<key>", methods=["PATCH"])
+@requires("content.write")
 def content_update(key):
     """Edit an item.
     ---
@@ -174,7 +177,6 @@ def content_update(key):
         409: {description: Someone saved the item since `version`}
         422: Invalid
     """
-    require_role(*WRITERS)
     item = _item(key)
     body = json_body()
     data = _content_fields(body)
@@ -195,6 +197,7 @@ def content_update(key):
 
 
 @bp.route("/content/<key>", methods=["DELETE"])
+@requires("content.write")
 def content_delete(key):
     """Delete an item.
     ---
@@ -206,7 +209,6 @@ def content_delete(key):
         404: NotFound
         409: {description: A campaign uses it; archive it instead}
     """
-    require_role(*WRITERS)
     item = _item(key)
     try:
         delete_content(item)
@@ -217,6 +219,7 @@ def content_delete(key):
 
 
 @bp.route("/content/<key>/status", methods=["POST"])
+@requires("content.write")
 def content_status(key):
     """Approve, archive or return an item to draft.
     ---
@@ -238,7 +241,6 @@ def content_status(key):
         404: NotFound
         409: {description: This status cannot follow the current one}
     """
-    require_role(*WRITERS)
     item = _item(key)
     status = json_body().get("status")
     before = item.status
@@ -251,6 +253,7 @@ def content_status(key):
 
 
 @bp.route("/content/<key>/versions", methods=["GET"])
+@requires("content.read")
 def content_versions(key):
     """An item's history.
     ---
@@ -271,6 +274,7 @@ def _version(item: ContentItem, number: int) -> ContentVersion:
 
 
 @bp.route("/content/<key>/versions/<int:number>", methods=["GET"])
+@requires("content.read")
 def content_version(key, number):
     """One version with its diff.
     ---
@@ -292,6 +296,7 @@ def content_version(key, number):
 
 
 @bp.route("/content/<key>/versions/<int:number>/restore", methods=["POST"])
+@requires("content.write")
 def content_restore(key, number):
     """Restore a version.
     ---
@@ -302,7 +307,6 @@ def content_restore(key, number):
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     item = _item(key)
     _version(item, number)
     try:
@@ -323,6 +327,7 @@ def _previews_json(title, body, variants) -> dict:
 
 
 @bp.route("/content/<key>/previews", methods=["GET"])
+@requires("content.read")
 def content_previews(key):
     """Per-channel previews of an item.
     ---
@@ -337,6 +342,7 @@ def content_previews(key):
 
 
 @bp.route("/content/preview", methods=["POST"])
+@requires("content.read")
 def content_preview():
     """Preview unsaved text.
     ---
@@ -364,6 +370,7 @@ def content_preview():
 
 
 @bp.route("/content/import", methods=["POST"])
+@requires("content.write")
 def content_import():
     """Import Markdown files.
     ---
@@ -386,7 +393,6 @@ def content_import():
         400: BadRequest
         403: Forbidden
     """
-    require_role(*WRITERS)
     files = json_body().get("files")
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         raise ApiError("files maps each file name to its text")
@@ -400,6 +406,7 @@ def content_import():
 
 
 @bp.route("/content/export", methods=["GET"])
+@requires("content.read")
 def content_export():
     """Export Markdown files.
     ---
@@ -428,6 +435,7 @@ def media_json(row: Media) -> dict:
 
 
 @bp.route("/content/media", methods=["GET"])
+@requires("content.read")
 def content_media_list():
     """Uploaded images.
     ---
@@ -446,6 +454,7 @@ def content_media_list():
 
 
 @bp.route("/content/media", methods=["POST"])
+@requires("content.write")
 def content_media_upload():
     """Upload an image.
     ---
@@ -467,7 +476,6 @@ def content_media_upload():
         403: Forbidden
         404: NotFound
     """
-    require_role(*WRITERS)
     upload = request.files.get("file")
     if upload is None:
         raise ApiError("send the image as the multipart field 'file'")
@@ -482,6 +490,7 @@ def content_media_upload():
 
 
 @bp.route("/content/fields", methods=["GET"])
+@requires("content.read")
 def content_fields_get():
     """Personalisation fields.
     ---
@@ -495,6 +504,7 @@ def content_fields_get():
 
 
 @bp.route("/content/fields", methods=["PUT"])
+@requires("content.write")
 def content_fields_put():
     """Declare attribute fields.
     ---
@@ -514,7 +524,6 @@ def content_fields_put():
         400: {description: A name that is not a field name}
         403: Forbidden
     """
-    require_role(*WRITERS)
     names = json_body().get("declared")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ApiError("declared is a list of field names")

@@ -2,9 +2,11 @@
 from flask import g, jsonify
 
 from campaigner.api import bp
+from campaigner.permissions import requires
 
 
 @bp.route("/me")
+@requires("account.self")
 def me():
     """The user the token belongs to.
     ---

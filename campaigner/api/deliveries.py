@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg, require_role
+from campaigner.api import ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg
 from campaigner.deliveries import log as delivery_log
 from campaigner.deliveries.models import Delivery, DeliveryEvent
 from campaigner.deliveries.services import retry_failed
+from campaigner.permissions import requires
 
-OPERATORS = ("ops",)
 
 
 def delivery_json(item: dict) -> dict:
@@ -27,6 +27,7 @@ def _delivery(delivery_id: int) -> Delivery:
 
 
 @bp.route("/deliveries", methods=["GET"])
+@requires("deliveries.read")
 def deliveries_list():
     """The delivery log, newest first.
     ---
@@ -54,6 +55,7 @@ def deliveries_list():
 
 
 @bp.route("/deliveries/<int:delivery_id>", methods=["GET"])
+@requires("deliveries.read")
 def deliveries_get(delivery_id: int):
     """One delivery with its history.
     ---
@@ -73,6 +75,7 @@ def deliveries_get(delivery_id: int):
 
 
 @bp.route("/deliveries/<int:delivery_id>/retry", methods=["POST"])
+@requires("deliveries.operate")
 def deliveries_retry(delivery_id: int):
     """Retry one failed delivery.
     ---
@@ -84,7 +87,6 @@ def deliveries_retry(delivery_id: int):
         404: NotFound
         409: {description: not failed}
     """
-    require_role(*OPERATORS)
     delivery = _delivery(delivery_id)
     data = request.get_json(silent=True)
     confirm = isinstance(data, dict) and data.get("confirm_unknown") is True
@@ -95,6 +97,7 @@ def deliveries_retry(delivery_id: int):
 
 
 @bp.route("/deliveries/retry-failed", methods=["POST"])
+@requires("deliveries.operate")
 def deliveries_retry_failed():
     """Retry every failed delivery of a campaign.
     ---
@@ -106,7 +109,6 @@ def deliveries_retry_failed():
         403: Forbidden
         422: {description: no campaign id}
     """
-    require_role(*OPERATORS)
     data = json_body()
     campaign_id = data.get("campaign_id")
     if not isinstance(campaign_id, int):

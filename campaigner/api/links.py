@@ -8,15 +8,15 @@ import datetime as dt
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields, require_role
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields
 from campaigner.campaigns.models import Campaign
 from campaigner.db import utcnow
 from campaigner.links.models import ShortLink
 from campaigner.links.services import (LinkError, click_counts, clicks_by_day, create_manual_link, manual_links,
                                        set_campaign_link_expiry, update_link)
 from campaigner.links.shortener import short_url
+from campaigner.permissions import requires
 
-WRITERS = ("editor", "ops")
 MAX_PER_PAGE = 200
 LINK_FIELDS = {"target", "label", "expires_at", "expires_in_days"}
 
@@ -69,6 +69,7 @@ def _link_error(exc: LinkError):
 
 
 @bp.route("/links", methods=["GET"])
+@requires("links.read")
 def links_list():
     """Manual short links with their click counts.
     ---
@@ -93,6 +94,7 @@ def links_list():
 
 
 @bp.route("/links", methods=["POST"])
+@requires("links.write")
 def links_create():
     """Make a manual short link.
     ---
@@ -116,7 +118,6 @@ def links_create():
         403: Forbidden
         422: {description: The target is not acceptable}
     """
-    require_role(*WRITERS)
     data = json_body()
     reject_unknown_fields(data, LINK_FIELDS)
     if not isinstance(data.get("target"), str):
@@ -132,6 +133,7 @@ def links_create():
 
 
 @bp.route("/links/<code>", methods=["GET"])
+@requires("links.read")
 def links_get(code: str):
     """One short link (manual or issued for a campaign) with its clicks.
     ---
@@ -145,6 +147,7 @@ def links_get(code: str):
 
 
 @bp.route("/links/<code>", methods=["PATCH"])
+@requires("links.write")
 def links_update(code: str):
     """Change a manual link's target, label or expiry; the redirect follows from the next click on.
     ---
@@ -168,7 +171,6 @@ def links_update(code: str):
         404: NotFound
         422: {description: The target is not acceptable}
     """
-    require_role(*WRITERS)
     link = _link(code)
     if link.kind != "manual":
         raise ApiError("a campaign's links follow its content; only manual links can be changed", 403)
@@ -193,6 +195,7 @@ def links_update(code: str):
 
 
 @bp.route("/links/<code>/clicks", methods=["GET"])
+@requires("links.clicks")
 def links_clicks(code: str):
     """Human clicks and unique visitors of a link per day.
     ---
@@ -225,6 +228,7 @@ def links_clicks(code: str):
 
 
 @bp.route("/campaigns/<int:campaign_id>/link-expiry", methods=["PUT"])
+@requires("links.write")
 def campaign_link_expiry(campaign_id: int):
     """Set how many days a campaign's short links live.
     ---
@@ -251,7 +255,6 @@ def campaign_link_expiry(campaign_id: int):
         404: NotFound
         422: {description: Days out of range}
     """
-    require_role(*WRITERS)
     if not Campaign.select().where(Campaign.id == campaign_id).exists():
         raise ApiError("no campaign with this id", 404)
     data = json_body()

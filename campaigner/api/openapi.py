@@ -15,7 +15,10 @@ from __future__ import annotations
 import re
 
 from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec_webframeworks.flask import FlaskPlugin
+
+from campaigner.api.schemas import SCHEMAS as REQUEST_SCHEMAS
 
 SCHEMAS = {
     "Error": {
@@ -83,10 +86,11 @@ RESPONSES = {
 }
 
 PARAMETERS = {
-    "page": {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    "page": {"name": "page", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}},
     "per_page": {"name": "per_page", "in": "query",
                  "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-    "before": {"name": "before", "in": "query", "schema": {"type": "integer"},
+    "before": {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 2 ** 63 - 1},
                "description": "keyset cursor: the previous page's `next`"},
     "start_day": {"name": "start", "in": "query", "schema": {"type": "string", "format": "date"},
                   "description": "the first local day (default: 30 days up to `end`; 90 for the RFM trend)"},
@@ -96,7 +100,8 @@ PARAMETERS = {
 
 # <converter(args):name> in a Flask rule
 RULE_ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-CONVERTER_TYPES = {"int": "integer", "float": "number"}
+# What a rule's converter accepts; <int:> is bounded to 64 bits (campaigner.app.BoundedIntConverter).
+CONVERTER_SCHEMAS = {"int": {"type": "integer", "minimum": 0, "maximum": 2 ** 63 - 1}, "float": {"type": "number"}}
 
 
 class ApiPlugin(FlaskPlugin):
@@ -110,7 +115,7 @@ class ApiPlugin(FlaskPlugin):
             declared = operation.get("parameters", [])
             named = {p["name"] for p in declared if isinstance(p, dict) and p.get("in") == "path"}
             from_rule = [{"name": name, "in": "path", "required": True,
-                          "schema": {"type": CONVERTER_TYPES.get(converter, "string")}}
+                          "schema": CONVERTER_SCHEMAS.get(converter, {"type": "string"})}
                          for converter, name in RULE_ARGUMENT.findall(rule) if name not in named]
             if from_rule:
                 operation["parameters"] = from_rule + declared
@@ -135,12 +140,14 @@ def build_spec(app) -> dict:
         title="Campaigner API",
         version="1",
         openapi_version="3.0.3",
-        plugins=[ApiPlugin()],
+        plugins=[ApiPlugin(), MarshmallowPlugin()],
         info={"description": "Private-domain operations: content, audience, campaigns, deliveries."},
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema)
+    for name, schema in REQUEST_SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
     for name, response in RESPONSES.items():
         spec.components.response(name, response)
     for name, parameter in PARAMETERS.items():

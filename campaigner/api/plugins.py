@@ -5,7 +5,7 @@ import logging
 
 from flask import current_app, g, jsonify
 
-from campaigner.api import ApiError, bp, found, json_body, require_role
+from campaigner.api import ApiError, bp, found, json_body
 from campaigner.audit import record_audit
 from campaigner.channels import ChannelError, ConfigError, PermanentError
 from campaigner.channels.config import (
@@ -16,6 +16,7 @@ from campaigner.channels.config import (
     stored_config,
 )
 from campaigner.channels.test_message import send_test_message
+from campaigner.permissions import requires
 from campaigner.plugins import plugin_report
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def _config_view(channel) -> dict:
 
 
 @bp.route("/plugins")
+@requires("plugins.read")
 def plugins_list():
     """Plugins, their hooks and channels, each channel's config status, and load errors.
     ---
@@ -61,11 +63,11 @@ def plugins_list():
                   errors: {type: array, items: {type: object}}
         403: Forbidden
     """
-    require_role("developer", "ops")
     return jsonify(plugin_report(_manager()))
 
 
 @bp.route("/channels/<name>/config", methods=["GET"])
+@requires("plugins.read")
 def channel_config(name: str):
     """A channel's settings with secrets masked, and what is wrong with them.
     ---
@@ -86,11 +88,11 @@ def channel_config(name: str):
         403: Forbidden
         404: NotFound
     """
-    require_role("developer", "ops")
     return jsonify(_config_view(_channel(name)))
 
 
 @bp.route("/channels/<name>/config", methods=["PUT"])
+@requires("channels.configure")
 def channel_config_save(name: str):
     """Change a channel's settings; fields left out keep their value, as do secrets sent masked.
     ---
@@ -108,7 +110,6 @@ def channel_config_save(name: str):
         403: Forbidden
         404: NotFound
     """
-    require_role("developer")
     channel = _channel(name)
     body = json_body()
     known = {f.name for f in channel.config_schema}
@@ -126,6 +127,7 @@ def channel_config_save(name: str):
 
 
 @bp.route("/channels/<name>/test", methods=["POST"])
+@requires("channels.configure")
 def channel_test(name: str):
     """Send a test message through a channel to an address.
     ---
@@ -159,7 +161,6 @@ def channel_test(name: str):
         404: NotFound
         422: {description: The channel did not send it; `transient` says whether trying later may work}
     """
-    require_role("developer")
     channel = _channel(name)
     body = json_body()
     address = body.get("address")

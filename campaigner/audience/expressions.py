@@ -235,12 +235,30 @@ def _parse_cached(text: str) -> Node:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _explain(text, exc) from None
+    _check_nesting(tree)
     try:
         return _ToNodes().transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, ExpressionError):
             raise exc.orig_exc from None
         raise
+
+
+# Deeper than this, the tree's recursive walks (transform, compile) would exhaust Python's stack;
+# no audience a person writes comes near it.
+MAX_NESTING = 50
+
+
+def _check_nesting(tree) -> None:
+    """Refuse a tree nested deeper than MAX_NESTING (``NOT NOT … NOT tag:x``, or parentheses), measured without recursion."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            position = getattr(getattr(node, "meta", None), "start_pos", 0) or 0
+            raise ExpressionError(f"the expression nests deeper than {MAX_NESTING} levels (NOT or parentheses)",
+                                  position)
+        stack.extend((child, depth + 1) for child in getattr(node, "children", ()) if hasattr(child, "children"))
 
 
 def _explain(text: str, exc: UnexpectedInput) -> ExpressionError:

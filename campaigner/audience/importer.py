@@ -44,6 +44,7 @@ from campaigner.audience.services import (
 # write_transaction: on SQLite it takes the write lock at once, and the threads of a worker queue
 # for it on a lock of their own, so a send chain waits out an import instead of timing out.
 from campaigner.db import database, is_postgres, utcnow, write_transaction
+from campaigner.spreadsheet_csv import csv_writer
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +290,7 @@ def errors_csv(errors: list) -> str:
     """The per-row error report as CSV text (row, field, reason), with a BOM so spreadsheets read it as UTF-8."""
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(["row", "field", "reason"])
     for error in errors:
         item = error.as_dict() if isinstance(error, RowError) else error

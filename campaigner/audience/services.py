@@ -6,6 +6,7 @@ other features (live codes tag arrivals, the unsubscribe page opts out) call the
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable
 
@@ -22,6 +23,10 @@ IDENTIFIERS = ("external_id", "phone", "email", "chat_id", "openid")
 MAX_TAG_KEY = 200
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# The contact form's limit on its attributes box, held for every way in.
+MAX_ATTRIBUTES_LENGTH = 20_000
 
 
 class AudienceError(ValueError):
@@ -104,7 +109,10 @@ def clean_contact_fields(data: dict, *, region: str = DEFAULT_REGION) -> dict:
             raise AudienceError(f"{name} must be text", name)
         value = "" if value is None else str(value).strip()
         if name == "name":
-            clean[name] = value[:255]
+            # The same limit as the contact form's, for the API and imports too: refused, not cut.
+            if len(value) > 255:
+                raise AudienceError("name is longer than 255 characters", name)
+            clean[name] = value
             continue
         if not value:
             clean[name] = None
@@ -124,6 +132,8 @@ def clean_contact_fields(data: dict, *, region: str = DEFAULT_REGION) -> dict:
                 isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool)))
                 for k, v in attributes.items()):
             raise AudienceError("attributes must be an object of text, number or true/false values", "attributes")
+        if len(json.dumps(attributes, ensure_ascii=False)) > MAX_ATTRIBUTES_LENGTH:
+            raise AudienceError(f"attributes are longer than {MAX_ATTRIBUTES_LENGTH:,} characters as JSON", "attributes")
         clean["attributes"] = attributes
     return clean
 

@@ -31,12 +31,12 @@ from campaigner.calendars.models import Calendar, CalendarEntry, WeeklySlot
 from campaigner.calendars.services import CalendarError, CalendarData, SlotData
 from campaigner.content.models import ContentItem
 from campaigner.db import utcnow
+from campaigner.permissions import can, requires
 from campaigner.runtime import current_runtime
-from campaigner.web import is_htmx, public, render_page, roles_required
+from campaigner.web import is_htmx, public, render_page
 
 bp = Blueprint("calendars", __name__, url_prefix="/calendars")
 
-EDITORS = ("editor",)
 CONFLICTS_LISTED = 30  # the week's conflict list shows this many; the grid marks every one
 
 STATUS_LABELS = {
@@ -61,7 +61,7 @@ def _helpers():
     return {"conflict_text": conflict_text, "weekday_names": WEEKDAY_NAMES, "kind_labels": KIND_LABELS,
             "status_labels": {key: str(label) for key, label in STATUS_LABELS.items()},
             "no_content": gettext("no content yet"), "timedelta": dt.timedelta,
-            "can_edit": current_user.is_authenticated and current_user.has_role(*EDITORS)}
+            "can_edit": can(current_user, "calendars.write")}
 
 
 # ---------------------------------------------------------------- helpers
@@ -155,6 +155,7 @@ def _first_error(form) -> str:
 
 
 @bp.route("/")
+@requires("calendars.read")
 def index():
     calendars = list(Calendar.select().order_by(Calendar.name))
     upcoming = {cid: services.utc_to_local(_as_datetime(at), tz) for cid, at, tz in (
@@ -199,7 +200,7 @@ def _save_calendar(form: CalendarForm, calendar: Calendar | None):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def new():
     form = _calendar_form()
     if form.validate_on_submit():
@@ -212,7 +213,7 @@ def new():
 
 
 @bp.route("/<int:calendar_id>/edit", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def edit(calendar_id: int):
     calendar = _calendar(calendar_id)
     form = _calendar_form(calendar)
@@ -227,7 +228,7 @@ def edit(calendar_id: int):
 
 
 @bp.route("/<int:calendar_id>/delete", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def delete(calendar_id: int):
     calendar = _calendar(calendar_id)
     if CalendarEntry.select().where(CalendarEntry.calendar == calendar, CalendarEntry.status == "scheduled").exists():
@@ -240,7 +241,7 @@ def delete(calendar_id: int):
 
 
 @bp.route("/<int:calendar_id>/feed/rotate", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def rotate_feed(calendar_id: int):
     calendar = _calendar(calendar_id)
     if ActionForm().validate_on_submit():
@@ -282,12 +283,13 @@ def _template_page(calendar: Calendar, slot_form=None, apply_form=None, status=2
 
 
 @bp.route("/<int:calendar_id>/template")
+@requires("calendars.read")
 def template(calendar_id: int):
     return _template_page(_calendar(calendar_id))
 
 
 @bp.route("/<int:calendar_id>/slots", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def add_slot(calendar_id: int):
     calendar = _calendar(calendar_id)
     form = _slot_form()
@@ -307,7 +309,7 @@ def add_slot(calendar_id: int):
 
 
 @bp.route("/<int:calendar_id>/slots/<int:slot_id>/delete", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def delete_slot(calendar_id: int, slot_id: int):
     calendar = _calendar(calendar_id)
     slot = WeeklySlot.get_or_none(WeeklySlot.id == slot_id, WeeklySlot.calendar == calendar)
@@ -321,7 +323,7 @@ def delete_slot(calendar_id: int, slot_id: int):
 
 
 @bp.route("/<int:calendar_id>/apply", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def apply(calendar_id: int):
     calendar = _calendar(calendar_id)
     form = ApplyForm()
@@ -384,12 +386,14 @@ def _week_page(calendars: list[Calendar], tz: str, calendar: Calendar | None, ev
 
 
 @bp.route("/week")
+@requires("calendars.read")
 def week_all():
     everyone = planning_calendars()
     return _week_page(sorted(everyone.values(), key=lambda c: c.name), _display_zone(), None, everyone)
 
 
 @bp.route("/<int:calendar_id>/")
+@requires("calendars.read")
 def week(calendar_id: int):
     calendar = _calendar(calendar_id)
     return _week_page([calendar], calendar.timezone, calendar)
@@ -405,12 +409,14 @@ def _month_page(calendars: list[Calendar], tz: str, calendar: Calendar | None, e
 
 
 @bp.route("/month")
+@requires("calendars.read")
 def month_all():
     everyone = planning_calendars()
     return _month_page(sorted(everyone.values(), key=lambda c: c.name), _display_zone(), None, everyone)
 
 
 @bp.route("/<int:calendar_id>/month")
+@requires("calendars.read")
 def month(calendar_id: int):
     calendar = _calendar(calendar_id)
     return _month_page([calendar], calendar.timezone, calendar)
@@ -462,12 +468,13 @@ def _deliveries_url(entry: CalendarEntry) -> str | None:
 
 
 @bp.route("/entries/<int:entry_id>")
+@requires("calendars.read")
 def entry(entry_id: int):
     return _panel(_entry(entry_id))
 
 
 @bp.route("/<int:calendar_id>/entries/new", methods=["GET", "POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def new_entry(calendar_id: int):
     calendar = _calendar(calendar_id)
     form = EntryForm()
@@ -490,7 +497,7 @@ def new_entry(calendar_id: int):
 
 
 @bp.route("/entries/<int:entry_id>/details", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def entry_details(entry_id: int):
     entry = _entry(entry_id)
     form = DetailsForm()
@@ -502,7 +509,7 @@ def entry_details(entry_id: int):
 
 
 @bp.route("/entries/<int:entry_id>/content", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def entry_content(entry_id: int):
     entry = _entry(entry_id)
     form = ContentForm()
@@ -517,7 +524,7 @@ def entry_content(entry_id: int):
 
 
 @bp.route("/entries/<int:entry_id>/move", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def entry_move(entry_id: int):
     entry = _entry(entry_id)
     form = MoveForm()
@@ -534,7 +541,7 @@ def entry_move(entry_id: int):
 
 
 @bp.route("/entries/<int:entry_id>/swap", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def entry_swap(entry_id: int):
     entry = _entry(entry_id)
     form = SwapForm()
@@ -551,7 +558,7 @@ def entry_swap(entry_id: int):
 
 
 @bp.route("/entries/<int:entry_id>/approve", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def entry_approve(entry_id: int):
     entry = _entry(entry_id)
     if not ActionForm().validate_on_submit():
@@ -565,7 +572,7 @@ def entry_approve(entry_id: int):
 
 
 @bp.route("/entries/<int:entry_id>/unschedule", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def entry_unschedule(entry_id: int):
     entry = _entry(entry_id)
     if not ActionForm().validate_on_submit():
@@ -579,7 +586,7 @@ def entry_unschedule(entry_id: int):
 
 
 @bp.route("/entries/<int:entry_id>/delete", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("calendars.write")
 def entry_delete(entry_id: int):
     entry = _entry(entry_id)
     if not ActionForm().validate_on_submit():

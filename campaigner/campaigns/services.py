@@ -87,6 +87,9 @@ def next_cron_time(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
 # ---------------------------------------------------------------- validation
 
 
+MAX_THROTTLE = 1_000_000  # messages a minute
+
+
 def _clean(*, name, content, channels, audience, segment, timezone, cron, throttle_per_minute, caps,
            quiet_hours) -> dict:
     from campaigner.audience.expressions import ExpressionError, parse_expression
@@ -132,7 +135,7 @@ def _clean(*, name, content, channels, audience, segment, timezone, cron, thrott
             throttle_per_minute = int(throttle_per_minute)
         except (TypeError, ValueError):
             raise CampaignError("bad_throttle") from None
-        if throttle_per_minute < 1:
+        if not 1 <= throttle_per_minute <= MAX_THROTTLE:  # beyond it a 64-bit column overflows
             raise CampaignError("bad_throttle")
     if caps:
         try:

@@ -12,12 +12,11 @@ from campaigner.campaigns.forms import DELIVERY_STATUS_LABELS, REASON_LABELS, ST
 from campaigner.campaigns.forms import resolved as _resolved
 from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
-from campaigner.web import is_htmx, render_page, roles_required
+from campaigner.permissions import can, requires
+from campaigner.web import is_htmx, render_fragment, render_page
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
-BUILDERS = ("editor",)  # build and schedule (admin passes every check)
-OPERATORS = ("ops",)  # pause, resume, cancel, retry
 
 ERRORS = {
     "name_required": _l("A campaign needs a name."),
@@ -46,8 +45,8 @@ def error_message(exc: services.CampaignError) -> str:
 def _labels():
     return {"status_labels": _resolved(STATUS_LABELS), "delivery_status_labels": _resolved(DELIVERY_STATUS_LABELS),
             "reason_labels": _resolved(REASON_LABELS),
-            "can_build": current_user.is_authenticated and current_user.has_role(*BUILDERS),
-            "can_operate": current_user.is_authenticated and current_user.has_role(*OPERATORS)}
+            "can_build": can(current_user, "campaigns.write"),
+            "can_operate": can(current_user, "campaigns.operate")}
 
 
 def _campaign_or_404(campaign_id: int) -> Campaign:
@@ -110,6 +109,7 @@ def _fields_from(form: CampaignForm) -> dict:
 
 
 @bp.route("/")
+@requires("campaigns.read")
 def index():
     """Every campaign (recurring runs are listed under their parent)."""
     status = request.args.get("status", "")
@@ -122,7 +122,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(*BUILDERS)
+@requires("campaigns.write")
 def new():
     """Build a campaign; it is saved as a draft."""
     form = _form()
@@ -142,7 +142,7 @@ def new():
 
 
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
-@roles_required(*BUILDERS)
+@requires("campaigns.write")
 def edit(campaign_id: int):
     """Change a campaign that has not started."""
     campaign = _campaign_or_404(campaign_id)
@@ -165,6 +165,7 @@ def edit(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>")
+@requires("campaigns.read")
 def detail(campaign_id: int):
     """A campaign: its plan, live progress, runs and history."""
     campaign = _campaign_or_404(campaign_id)
@@ -179,6 +180,7 @@ def detail(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>/progress")
+@requires("campaigns.read")
 def progress(campaign_id: int):
     """The progress block alone (htmx polls it every 2 s while the campaign runs)."""
     campaign = _campaign_or_404(campaign_id)
@@ -187,6 +189,7 @@ def progress(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>/dry-run")
+@requires("contacts.read_pii")
 def dry_run(campaign_id: int):
     """Who would get what on which channel, and who would be skipped and why."""
     campaign = _campaign_or_404(campaign_id)
@@ -195,6 +198,7 @@ def dry_run(campaign_id: int):
 
 
 @bp.route("/audience-count")
+@requires("campaigns.read")
 def audience_count():
     """The live count under the audience field of the builder."""
     from campaigner.audience.expressions import ExpressionError, count_audience
@@ -211,7 +215,7 @@ def audience_count():
         count, error = count_audience(expression, channel), None
     except ExpressionError as exc:
         count, error = None, str(exc)
-    return render_page("campaigns/form.html", block="audience_count", count=count, error=error)
+    return render_fragment("campaigns/form.html", block="audience_count", count=count, error=error)
 
 
 # ---------------------------------------------------------------- actions
@@ -229,7 +233,7 @@ def _act(campaign_id: int, action):
 
 
 @bp.route("/<int:campaign_id>/schedule", methods=["POST"])
-@roles_required(*BUILDERS)
+@requires("campaigns.write")
 def schedule(campaign_id: int):
     """draft -> scheduled (editors)."""
     def act(campaign):
@@ -239,7 +243,7 @@ def schedule(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>/pause", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("campaigns.operate")
 def pause(campaign_id: int):
     """Pause with an optional reason (ops)."""
     def act(campaign):
@@ -249,7 +253,7 @@ def pause(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>/resume", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("campaigns.operate")
 def resume(campaign_id: int):
     """Resume a paused campaign (ops)."""
     def act(campaign):
@@ -259,7 +263,7 @@ def resume(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>/cancel", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("campaigns.operate")
 def cancel(campaign_id: int):
     """Cancel: nothing not yet handed to a channel is sent (ops)."""
     def act(campaign):
@@ -269,7 +273,7 @@ def cancel(campaign_id: int):
 
 
 @bp.route("/<int:campaign_id>/retry-failed", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("campaigns.operate")
 def retry_failed(campaign_id: int):
     """Queue the campaign's failed deliveries again (ops)."""
     from campaigner.deliveries.services import retry_failed as retry

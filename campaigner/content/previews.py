@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from campaigner.content.personal_fields import unknown_fields
-from campaigner.content.rendering import has_images, markdown_to_html, markdown_to_text, personalize
+from campaigner.content.rendering import has_images, markdown_to_html, markdown_to_text, personalize, removed_markup
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,13 @@ class ChannelPreview:
     length: int
     warnings: list[str] = field(default_factory=list)  # from the channel plugin's check()
     drops_images: bool = False  # a text channel: the images in the Markdown are not sent
+    removed: list[str] = field(default_factory=list)  # markup the sanitizer takes out (tags, handlers, script URLs)
 
 
 def preview(channel, title: str, body: str, variants: dict[str, str], contact=EXAMPLE_CONTACT) -> ChannelPreview:
     """How `channel` shows the content to `contact`, with its warnings."""
     variant = (variants or {}).get(channel.name) or ""
-    source = personalize(variant or body, contact, EXAMPLE_CONTEXT)
+    source = personalize(variant or body, contact, EXAMPLE_CONTEXT, fmt="markdown")
     fmt = getattr(channel.limits, "format", "text") or "text"
     text = markdown_to_text(source)
     html = markdown_to_html(source)
@@ -48,7 +49,7 @@ def preview(channel, title: str, body: str, variants: dict[str, str], contact=EX
         warnings = [f"the {channel.name} channel could not check this text: {type(exc).__name__}: {exc}"]
     return ChannelPreview(channel=channel.name, label=str(channel.label or channel.name), format=fmt,
                           uses_variant=bool(variant), text=text, html=html, length=len(text), warnings=warnings,
-                          drops_images=fmt == "text" and has_images(source))
+                          drops_images=fmt == "text" and has_images(source), removed=removed_markup(variant or body))
 
 
 def preview_channels(plugins) -> dict:

@@ -1,8 +1,15 @@
 """Turning content into what a channel sends: Markdown, sanitizing, personalisation.
 
 Plugins use these functions (re-exported from `campaigner`) rather than their own.
-The order that keeps a contact's data from injecting markup is: personalise the
-Markdown first, then render and sanitize the result (`render_html`).
+A contact's data is data, never markup: `personalize` escapes each value for the
+format the text is in before it is substituted (``fmt="markdown"`` for text that is
+rendered next, so a name like ``[领取](https://evil.example)`` or ``<style>`` stays
+text), and the engine turns links into short links in the editor's text before it
+is personalised, so a URL in a contact's data is never shortened.
+
+Raw HTML the sanitizer would drop is taken out tag by tag before Markdown sees it
+(`strip_disallowed_tags`): an unclosed ``<style>`` would otherwise open a raw block
+that swallows the rest of the body. `removed_markup` names what goes, for previews.
 
 Personalisation fields are ``{{ field }}`` or ``{{ field | default }}``; the
 default is used where a contact lacks the field. Which fields exist is decided
@@ -23,16 +30,63 @@ CONTACT_FIELDS = ("name", "email", "phone", "external_id")
 _LINK = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.S | re.I)
 _OL = re.compile(r"<ol>.*?</ol>", re.S)
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
+# What a backslash escapes in our Markdown dialect; a backslash before anything else would show.
+MARKDOWN_ESCAPED = frozenset(md.Markdown(extensions=MARKDOWN_EXTENSIONS).ESCAPED_CHARS)
+ALLOWED_TAGS = frozenset(nh3.ALLOWED_TAGS)
+# Code (fenced, or inline in backticks) shows tags as text, so tags there are left alone.
+_CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]+`)", re.S)
+# A tag's name ends at a space, a slash or ">": <https://…> and <me@example.com> are Markdown autolinks.
+_TAG = re.compile(r"</?([A-Za-z][\w-]*)(?=[\s/>]|$)[^<>]*>?")
+_EVENT_ATTRIBUTE = re.compile(r"<[A-Za-z][^<>]*?\s(on[a-z]+)\s*=", re.I)
+_SCRIPT_URL = re.compile(r"(?:(?:href|src)\s*=\s*[\"']?|\]\(\s*<?)\s*(javascript|vbscript|data):", re.I)
+
+
+def _outside_code(text: str, replace) -> str:
+    parts = _CODE.split(text)
+    return "".join(part if i % 2 else replace(part) for i, part in enumerate(parts))
+
+
+def strip_disallowed_tags(text: str) -> str:
+    """`text` without the raw HTML tags the sanitizer does not allow (the tags only: what they enclose stays)."""
+    return _outside_code(text or "", lambda part: _TAG.sub(
+        lambda m: m.group(0) if m.group(1).lower() in ALLOWED_TAGS else "", part))
+
+
+def removed_markup(text: str) -> list[str]:
+    """What the sanitizer takes out of this Markdown: disallowed tags, event handlers, script URLs (for warnings)."""
+    removed: list[str] = []
+
+    def note(item: str) -> None:
+        if item not in removed:
+            removed.append(item)
+
+    def scan(part: str) -> str:
+        for m in _TAG.finditer(part):
+            if m.group(1).lower() not in ALLOWED_TAGS:
+                note(f"<{m.group(1).lower()}>")
+        for m in _EVENT_ATTRIBUTE.finditer(part):
+            note(f"{m.group(1).lower()}=")
+        for m in _SCRIPT_URL.finditer(part):
+            note(f"{m.group(1).lower()}:")
+        return part
+
+    _outside_code(text or "", scan)
+    return removed
+
+
+def _render(text: str) -> str:
+    return nh3.clean(md.markdown(strip_disallowed_tags(text), extensions=MARKDOWN_EXTENSIONS))
 
 
 def markdown_to_html(text: str) -> str:
     """Markdown rendered to HTML with scripts, event handlers and javascript: URLs removed."""
-    return nh3.clean(md.markdown(text or "", extensions=["extra", "sane_lists"]))
+    return _render(text)
 
 
 def markdown_to_text(text: str) -> str:
     """Plain text for channels that cannot show HTML: links keep their address, entities are decoded."""
-    html = nh3.clean(md.markdown(text or "", extensions=["extra", "sane_lists"]))
+    html = _render(text)
 
     def link(match):
         href, label = html_lib.unescape(match.group(1)), match.group(2)
@@ -64,13 +118,38 @@ def contact_fields(contact) -> dict:
     return fields
 
 
-def personalize(text: str, contact, extra: dict | None = None) -> str:
-    """Fill ``{{ field }}`` and ``{{ field | default }}`` from the contact's fields."""
+def escape_markdown(value: str) -> str:
+    """`value` as Markdown that renders to exactly this text: no link, emphasis, tag or line break comes from it."""
+    value = " ".join(str(value).split())  # a line break in data could start a heading, list or code block
+    out = []
+    for char in value:
+        if char == "&":
+            out.append("&amp;")
+        elif char == "<":
+            out.append("&lt;")
+        elif char in MARKDOWN_ESCAPED:
+            out.append("\\" + char)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+ESCAPERS = {"text": str, "markdown": escape_markdown, "html": lambda v: html_lib.escape(str(v))}
+
+
+def personalize(text: str, contact, extra: dict | None = None, fmt: str = "text") -> str:
+    """Fill ``{{ field }}`` and ``{{ field | default }}`` from the contact's fields.
+
+    Each value is escaped for `fmt`, the format `text` is in: "markdown" when it is
+    rendered next, "html", or "text" (left as it is). Defaults are the editor's and
+    stay as written.
+    """
     values = {**contact_fields(contact), **(extra or {})}
+    escape = ESCAPERS[fmt]
 
     def fill(match):
         value = values.get(match.group(1))
-        return str(value) if value not in (None, "") else (match.group(2) or "")
+        return escape(str(value)) if value not in (None, "") else (match.group(2) or "")
 
     return FIELD.sub(fill, text or "")
 
@@ -101,9 +180,9 @@ def text_for_channel(content, channel: str) -> str:
 
 def render_html(content, channel: str, contact, extra: dict | None = None) -> str:
     """The channel's text of `content` personalised for `contact`, as sanitized HTML."""
-    return markdown_to_html(personalize(text_for_channel(content, channel), contact, extra))
+    return markdown_to_html(personalize(text_for_channel(content, channel), contact, extra, fmt="markdown"))
 
 
 def render_text(content, channel: str, contact, extra: dict | None = None) -> str:
     """The channel's text of `content` personalised for `contact`, as plain text."""
-    return markdown_to_text(personalize(text_for_channel(content, channel), contact, extra))
+    return markdown_to_text(personalize(text_for_channel(content, channel), contact, extra, fmt="markdown"))

@@ -17,17 +17,17 @@ from campaigner.content.rendering import CONTACT_FIELDS, markdown_to_html, markd
 from campaigner.content.services import (TRANSITIONS, ContentError, ContentValidationError, change_status,
                                          changed_fields, delete_content, diff_versions, restore_version,
                                          save_content)
-from campaigner.web import is_htmx, public, render_page, roles_required
+from campaigner.permissions import can, requires
+from campaigner.web import is_htmx, public, render_page
 
 bp = Blueprint("content", __name__, url_prefix="/content")
 
-WRITERS = ("editor",)  # and admin, who passes every check
 
 
 @bp.context_processor
 def _labels():
     return {"kind_labels": KIND_LABELS, "status_labels": STATUS_LABELS, "transitions": TRANSITIONS,
-            "can_write": current_user.is_authenticated and current_user.has_role(*WRITERS),
+            "can_write": can(current_user, "content.write"),
             "markdown_to_html": markdown_to_html, "markdown_to_text": markdown_to_text}
 
 
@@ -59,6 +59,7 @@ def _instance() -> str:
 
 
 @bp.route("/")
+@requires("content.read")
 def index():
     filters = search.Filters(
         q=request.args.get("q", "").strip(),
@@ -73,6 +74,7 @@ def index():
 
 
 @bp.route("/<int:item_id>")
+@requires("content.read")
 def detail(item_id: int):
     item = _item_or_404(item_id)
     return render_page("content/detail.html", item=item,
@@ -132,7 +134,7 @@ def _save(form: ContentForm, item: ContentItem | None):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(*WRITERS)
+@requires("content.write")
 def new():
     form = content_form(_editor_channels(None))
     if request.method == "GET" and request.args.get("kind") in KINDS:
@@ -143,7 +145,7 @@ def new():
 
 
 @bp.route("/<int:item_id>/edit", methods=["GET", "POST"])
-@roles_required(*WRITERS)
+@requires("content.write")
 def edit(item_id: int):
     item = _item_or_404(item_id)
     form = content_form(_editor_channels(item), obj=None if request.method == "POST" else item)
@@ -158,7 +160,7 @@ def edit(item_id: int):
 
 
 @bp.route("/preview", methods=["POST"])
-@roles_required(*WRITERS)
+@requires("content.read")
 def preview():
     """The previews for what is in the editor now (nothing is saved); without htmx, the whole editor."""
     item = ContentItem.get_or_none(ContentItem.id == request.form.get("item_id", type=int)) \
@@ -169,7 +171,7 @@ def preview():
 
 
 @bp.route("/<int:item_id>/status", methods=["POST"])
-@roles_required(*WRITERS)
+@requires("content.write")
 def set_status(item_id: int):
     item = _item_or_404(item_id)
     status = request.form.get("status", "")
@@ -185,7 +187,7 @@ def set_status(item_id: int):
 
 
 @bp.route("/<int:item_id>/delete", methods=["POST"])
-@roles_required(*WRITERS)
+@requires("content.write")
 def delete(item_id: int):
     item = _item_or_404(item_id)
     try:
@@ -202,6 +204,7 @@ def delete(item_id: int):
 
 
 @bp.route("/<int:item_id>/versions")
+@requires("content.read")
 def versions(item_id: int):
     item = _item_or_404(item_id)
     rows = list(item.versions.order_by(ContentVersion.number.desc()))
@@ -210,6 +213,7 @@ def versions(item_id: int):
 
 
 @bp.route("/<int:item_id>/versions/<int:number>")
+@requires("content.read")
 def version(item_id: int, number: int):
     item = _item_or_404(item_id)
     shown = ContentVersion.get_or_none(ContentVersion.content == item.id, ContentVersion.number == number) or abort(404)
@@ -221,7 +225,7 @@ def version(item_id: int, number: int):
 
 
 @bp.route("/<int:item_id>/versions/<int:number>/restore", methods=["POST"])
-@roles_required(*WRITERS)
+@requires("content.write")
 def restore(item_id: int, number: int):
     item = _item_or_404(item_id)
     try:
@@ -242,6 +246,7 @@ def restore(item_id: int, number: int):
 
 
 @bp.route("/media", methods=["GET", "POST"])
+@requires("content.read", POST="content.write")
 def media():
     """Uploaded images; POST (editors) uploads one and attaches it to an item when `content_id` is given."""
     form = MediaForm()
@@ -249,8 +254,6 @@ def media():
         if (form.content_id.data or "").isdigit() else None
     status = 200
     if request.method == "POST":
-        if not current_user.has_role(*WRITERS):
-            abort(403)
         if form.validate_on_submit():
             upload = form.file.data
             try:
@@ -303,13 +306,12 @@ def media_file(token: str, filename: str):
 
 
 @bp.route("/fields", methods=["GET", "POST"])
+@requires("content.read", POST="content.write")
 def fields():
     """Which personalisation fields content may use; editors declare contact attribute fields here."""
     form = FieldsForm()
     status = 200
     if request.method == "POST":
-        if not current_user.has_role(*WRITERS):
-            abort(403)
         if form.validate_on_submit():
             try:
                 saved = personal_fields.declare_fields(re.split(r"[\s,，、]+", form.fields.data or ""))

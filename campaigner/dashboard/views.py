@@ -8,6 +8,7 @@ from campaigner.audience.models import Contact
 from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
 from campaigner.deliveries.models import Delivery
+from campaigner.permissions import requires
 from campaigner.settings_store import get_value
 from campaigner.web import render_page
 
@@ -28,5 +29,6 @@ def dashboard_counts() -> dict:
 
 
 @bp.route("/")
+@requires("dashboard.view")
 def index():
     return render_page("dashboard/index.html", counts=dashboard_counts())

@@ -415,7 +415,7 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
     batch before its next group, and a campaign pauses itself once the run of consecutive errors reaches
     `pause_after_errors` (the last group is cut to fit the threshold), not a batch later.
     """
-    from campaigner.links.shortener import shorten_links
+    from campaigner.links.shortener import content_with_short_links
     from campaigner.plugins import render_context
     from campaigner.runtime import current_runtime
     from campaigner.unsubscribe import unsubscribe_url
@@ -489,12 +489,9 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                                                    "address": address},
                                   unsubscribe_url=partial(unsubscribe_url, contact, channel.name, delivery_id,
                                                           settings=settings))
-            message = channel.render(content, contact, context)
-            message.body = shorten_links(message.body, delivery_id=delivery_id, campaign_id=campaign.id,
-                                         channel=channel.name, fmt=getattr(channel.limits, "format", "text"))
-            if message.html:
-                message.html = shorten_links(message.html, delivery_id=delivery_id, campaign_id=campaign.id,
-                                             channel=channel.name, fmt="html")
+            linked = content_with_short_links(content, delivery_id=delivery_id, campaign_id=campaign.id,
+                                              channel=channel.name)
+            message = channel.render(linked, contact, context)
         except Exception as exc:  # noqa: BLE001 - a plugin's render error fails its delivery only
             record.fail(delivery_id, attempts, f"render failed: {type(exc).__name__}: {exc}", now)
             continue

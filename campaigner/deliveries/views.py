@@ -1,7 +1,6 @@
 """The delivery log for ops: filters, keyset pages, live progress, error details, retry, CSV export; the audit log."""
 from __future__ import annotations
 
-import csv
 import io
 
 from flask import Blueprint, Response, abort, flash, redirect, request, stream_with_context, url_for
@@ -15,12 +14,12 @@ from campaigner.db import database
 from campaigner.deliveries import log as delivery_log
 from campaigner.deliveries.models import STATUSES, Delivery, DeliveryEvent
 from campaigner.deliveries.services import retry_failed
-from campaigner.web import render_page, roles_required
+from campaigner.permissions import can, requires
+from campaigner.spreadsheet_csv import csv_writer
+from campaigner.web import render_fragment, render_page
 
 bp = Blueprint("deliveries", __name__, url_prefix="/deliveries")
 
-OPERATORS = ("ops",)
-AUDIT_READERS = ("ops",)  # and admin
 
 
 @bp.context_processor
@@ -28,7 +27,7 @@ def _labels():
     # Resolved once per request: a lazy string translates again at every use, and the log uses them per row.
     return {"delivery_status_labels": _resolved(DELIVERY_STATUS_LABELS), "reason_labels": _resolved(REASON_LABELS),
             "status_labels": _resolved(STATUS_LABELS), "statuses": STATUSES,
-            "can_operate": current_user.is_authenticated and current_user.has_role(*OPERATORS)}
+            "can_operate": can(current_user, "deliveries.operate")}
 
 
 def _channel_names() -> list[str]:
@@ -38,6 +37,7 @@ def _channel_names() -> list[str]:
 
 
 @bp.route("/")
+@requires("deliveries.read")
 def index():
     """The delivery log: running campaigns, filters and one keyset page."""
     filters, errors = delivery_log.LogFilter.from_args(request.args)
@@ -53,13 +53,15 @@ def index():
 
 
 @bp.route("/running")
+@requires("deliveries.read")
 def running():
     """The progress bars of running campaigns (htmx polls it every 2 s; it stops when none is running)."""
-    return render_page("deliveries/index.html", block="running",
+    return render_fragment("deliveries/index.html", block="running",
                        running=[(c, campaign_stats(c)) for c in delivery_log.active_campaigns()])
 
 
 @bp.route("/<int:delivery_id>")
+@requires("deliveries.read")
 def detail(delivery_id: int):
     """One delivery with its error and its history."""
     delivery = Delivery.get_or_none(Delivery.id == delivery_id) or abort(404)
@@ -69,7 +71,7 @@ def detail(delivery_id: int):
 
 
 @bp.route("/<int:delivery_id>/retry", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("deliveries.operate")
 def retry_one(delivery_id: int):
     """Queue one failed delivery again (an unknown one only when ops confirm)."""
     delivery = Delivery.get_or_none(Delivery.id == delivery_id) or abort(404)
@@ -82,7 +84,7 @@ def retry_one(delivery_id: int):
 
 
 @bp.route("/retry-failed", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("deliveries.operate")
 def retry_all():
     """Queue every failed delivery of a campaign again."""
     campaign = request.form.get("campaign", "")
@@ -95,6 +97,7 @@ def retry_all():
 
 
 @bp.route("/export.csv")
+@requires("deliveries.export")
 def export():
     """The filtered log as CSV, streamed in keyset chunks (a million rows never sit in memory)."""
     filters, errors = delivery_log.LogFilter.from_args(request.args)
@@ -103,7 +106,7 @@ def export():
 
     def generate():
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv_writer(buffer)
         writer.writerow(delivery_log.CSV_COLUMNS)
         # A streamed response outlives the request's connection handling: hold our own.
         with database.connection_context():
@@ -121,7 +124,7 @@ def export():
 
 
 @bp.route("/audit")
-@roles_required(*AUDIT_READERS)
+@requires("audit.read")
 def audit():
     """Who created, changed, scheduled, paused or cancelled what (admins and ops)."""
     query = AuditLog.select().order_by(AuditLog.id.desc())

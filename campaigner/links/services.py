@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from urllib.parse import urlsplit
 
 from peewee import Case, IntegrityError, fn
@@ -20,8 +21,38 @@ class LinkError(ValueError):
         self.field = field
 
 
+# Host names that only mean something inside a network (RFC 6761, 6762 and common private suffixes).
+INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".intranet", ".lan", ".home.arpa", ".corp")
+
+
+def internal_host(host: str) -> bool:
+    """Whether `host` names this machine or a private network: loopback, link-local, private or reserved."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(INTERNAL_SUFFIXES) or "." not in host and ":" not in host \
+            and not host.isdigit():
+        return True
+    try:
+        address = ipaddress.ip_address(int(host) if host.isdigit() else host)  # 2130706433 is 127.0.0.1
+    except ValueError:
+        return False
+    return not address.is_global or address.is_multicast
+
+
+def _allowed_internal_hosts() -> set[str]:
+    from campaigner.runtime import current_runtime
+
+    value = current_runtime().settings.get("LINK_INTERNAL_HOSTS") or ""
+    hosts = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    return {h.strip().lower() for h in hosts if h.strip()}
+
+
 def clean_target(target: str) -> str:
-    """A target URL as stored: http(s), with a host, never one of our own short links (a loop)."""
+    """A target URL as stored: http(s), with a host, never one of our own short links (a loop).
+
+    A short link is a public address on the brand's domain, so it never carries
+    credentials and never points into a private network (169.254.169.254, 10.x,
+    localhost …) unless the instance's admin allows that host (CAMPAIGNER_LINK_INTERNAL_HOSTS).
+    """
     from werkzeug.urls import iri_to_uri
 
     from campaigner.links.shortener import link_base_url
@@ -30,19 +61,30 @@ def clean_target(target: str) -> str:
     parts = urlsplit(target)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise LinkError("the target must be a full http:// or https:// address")
+    if parts.username is not None or parts.password is not None:
+        raise LinkError("the target must not carry a user name or password")
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise LinkError("the target's host or port is not valid") from None
     base = urlsplit(link_base_url())
     if parts.netloc.lower() == base.netloc.lower() and parts.path.startswith(base.path.rstrip("/") + "/s/"):
         raise LinkError("the target is itself a short link")
+    if internal_host(host) and host not in _allowed_internal_hosts():
+        raise LinkError("the target is an internal address (loopback, link-local or a private network)")
     if len(target) > 4000:
         raise LinkError("the target is longer than 4,000 characters")
     return iri_to_uri(target)
 
 
-def _expiry(expires_at):
+def _expiry(expires_at, allow_past: bool = False):
     if expires_at is not None and not isinstance(expires_at, dt.datetime):
         raise LinkError("the expiry must be a date and time", field="expires_at")
     if expires_at is not None and expires_at.tzinfo is not None:
         expires_at = expires_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    if expires_at is not None and expires_at <= utcnow() and not allow_past:
+        raise LinkError("the expiry is already past", field="expires_at")
     return expires_at
 
 
@@ -73,7 +115,8 @@ def update_link(link: ShortLink, *, user=None, **changes) -> ShortLink:
     if "label" in changes:
         fields["label"] = (changes["label"] or "")[:200]
     if "expires_at" in changes:
-        fields["expires_at"] = _expiry(changes["expires_at"])
+        # A new link never starts expired; an existing one may be ended at once by an expiry in the past.
+        fields["expires_at"] = _expiry(changes["expires_at"], allow_past=True)
     if not fields:
         return link
     fields["updated_at"] = utcnow()

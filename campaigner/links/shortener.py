@@ -1,7 +1,8 @@
 """Rewriting links in outgoing messages to tracked short links.
 
-The engine calls `shorten_links` on every rendered message body before it is
-sent. With a delivery, each link becomes that contact's own short link (so a
+The engine calls `content_with_short_links` on the editor's text of each
+message before it is personalised and rendered: only links an editor wrote
+become short links, never a URL that a contact's data brings in. With a delivery, each link becomes that contact's own short link (so a
 click names who clicked); with only a campaign (a channel that posts one
 message for many, like a moments post), one shared link per campaign, channel
 and URL. Rendering the same message again (a retry, the HTML part after the
@@ -36,6 +37,7 @@ URL = re.compile(
 TRAILING = ".,;:!?*_~"
 PAIRS = {")": "(", "]": "[", "}": "{"}
 MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?")
+IMAGE_SOURCE = re.compile(r"\bsrc\s*=\s*[\"']?", re.IGNORECASE)  # raw <img src=…> in Markdown
 HTML_TAG = re.compile(r"<[^>]*>")
 HREF = re.compile(r"(\bhref\s*=\s*)(\"[^\"]*\"|'[^']*')", re.IGNORECASE)
 
@@ -96,7 +98,7 @@ def find_urls(text: str, fmt: str = "text") -> list[tuple[int, int, str]]:
         found += _text_urls(text, pos, len(text), escaped=True)
     else:
         # Markdown images stay as they are in text too: a text channel may send the Markdown source.
-        images = {m.end() for m in MARKDOWN_IMAGE.finditer(text)}
+        images = {m.end() for m in MARKDOWN_IMAGE.finditer(text)} | {m.end() for m in IMAGE_SOURCE.finditer(text)}
         for m in URL.finditer(text):
             if m.start() in images:
                 continue
@@ -303,3 +305,28 @@ def shorten_links(text: str, *, delivery_id: int | None, campaign_id: int | None
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+class _LinkedContent:
+    """A content item whose body and one variant are replaced; everything else reads through."""
+
+    def __init__(self, content, body: str, variants: dict):
+        self._content, self.body, self.variants = content, body, variants
+
+    def __getattr__(self, name):
+        return getattr(self._content, name)
+
+
+def content_with_short_links(content, *, delivery_id: int | None, campaign_id: int | None, channel: str):
+    """`content` with the links in its body and `channel`'s variant replaced by short links, before personalising.
+
+    Shortening the editor's Markdown rather than the rendered message is what keeps a
+    URL in a contact's name or attributes from becoming a link on the brand's domain.
+    """
+    variants = dict(content.variants or {})
+    if variants.get(channel):
+        variants[channel] = shorten_links(variants[channel], delivery_id=delivery_id, campaign_id=campaign_id,
+                                          channel=channel, fmt="markdown")
+    body = shorten_links(content.body, delivery_id=delivery_id, campaign_id=campaign_id, channel=channel,
+                         fmt="markdown")
+    return _LinkedContent(content, body, variants)

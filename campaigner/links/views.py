@@ -20,11 +20,11 @@ from campaigner.links.redirect import click_recorder
 from campaigner.links.services import (LinkError, click_counts, clicks_by_day, create_manual_link, manual_links,
                                        recent_clicks, set_campaign_link_expiry, update_link)
 from campaigner.links.shortener import short_url
-from campaigner.web import render_page, roles_required
+from campaigner.permissions import can, requires
+from campaigner.web import render_page
 
 bp = Blueprint("links", __name__, url_prefix="/links")
 
-EDIT_ROLES = ("editor", "ops")
 PER_PAGE = 50
 
 
@@ -58,17 +58,18 @@ def _index_context(form=None, options_form=None) -> dict:
         options_form = LinkOptionsForm(formdata=None, data=link_options())
     return {"links": links, "counts": click_counts([link.id for link in links]), "total": total, "page": page,
             "pages": max(1, -(-total // PER_PAGE)), "search": search, "form": form, "options_form": options_form,
-            "short_url": short_url, "now": utcnow(), "can_edit": current_user.has_role(*EDIT_ROLES),
-            "can_configure": current_user.has_role("ops")}
+            "short_url": short_url, "now": utcnow(), "can_edit": can(current_user, "links.write"),
+            "can_configure": can(current_user, "links.configure")}
 
 
 @bp.route("/")
+@requires("links.read")
 def index():
     return render_page("links/index.html", block="links_table", **_index_context())
 
 
 @bp.route("/", methods=["POST"])
-@roles_required(*EDIT_ROLES)
+@requires("links.write")
 def create():
     form = LinkForm()
     if form.validate_on_submit():
@@ -112,17 +113,18 @@ def _detail_context(link: ShortLink, form=None) -> dict:
                        _("Clicks per day, last 30 days"))
     return {"link": link, "form": form, "counts": click_counts([link.id])[link.id], "short": short_url(link.code),
             "chart": chart, "recent": recent_clicks(link), "expired": link.is_expired(), "to_local": to_local,
-            "can_edit": current_user.has_role(*EDIT_ROLES) and link.kind == "manual"}
+            "can_edit": can(current_user, "links.write") and link.kind == "manual"}
 
 
 @bp.route("/<int:link_id>")
+@requires("links.read")
 def detail(link_id: int):
     click_recorder().flush()  # this process's latest clicks, so what the page says is current
     return render_page("links/detail.html", **_detail_context(_link_or_404(link_id)))
 
 
 @bp.route("/<int:link_id>", methods=["POST"])
-@roles_required(*EDIT_ROLES)
+@requires("links.write")
 def edit(link_id: int):
     link = _link_or_404(link_id)
     if link.kind != "manual":
@@ -141,7 +143,7 @@ def edit(link_id: int):
 
 
 @bp.route("/options", methods=["POST"])
-@roles_required("ops")
+@requires("links.configure")
 def options():
     form = LinkOptionsForm()
     if form.validate_on_submit():
@@ -166,6 +168,7 @@ def _csv(name: str, header: list[str], rows) -> Response:
 
 
 @bp.route("/export.csv")
+@requires("links.clicks")
 def export():
     links, _total = manual_links(request.args.get("q", "").strip(), 1, 100_000)
     counts = click_counts([link.id for link in links])
@@ -176,6 +179,7 @@ def export():
 
 
 @bp.route("/<int:link_id>/clicks.csv")
+@requires("links.clicks")
 def clicks_csv(link_id: int):
     link = _link_or_404(link_id)
     by_day = clicks_by_day([link.id], dt.datetime(2000, 1, 1), _tz())
@@ -184,7 +188,7 @@ def clicks_csv(link_id: int):
 
 
 @bp.route("/campaigns/<int:campaign_id>/expiry", methods=["POST"])
-@roles_required(*EDIT_ROLES)
+@requires("links.write")
 def campaign_expiry(campaign_id: int):
     """Set how long a campaign's short links live (the form is on the campaign's analytics page)."""
     from campaigner.campaigns.models import Campaign

@@ -26,15 +26,14 @@ from campaigner.channels.config import (
     stored_config,
 )
 from campaigner.channels.test_message import DEFAULT_TEXT, send_test_message
+from campaigner.permissions import can, requires
 from campaigner.plugins import plugin_report
-from campaigner.web import render_page, restrict_blueprint, roles_required
+from campaigner.web import render_page
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("plugins_ui", __name__, url_prefix="/plugins")
-restrict_blueprint(bp, "developer", "ops")
 
-EDITORS = ("developer",)  # and admin, who passes every check
 
 
 def _manager():
@@ -49,7 +48,7 @@ def _channel_or_404(name: str):
 
 
 def can_edit() -> bool:
-    return current_user.has_role(*EDITORS)
+    return can(current_user, "channels.configure")
 
 
 # ---------------------------------------------------------------- forms
@@ -116,19 +115,21 @@ def _channel_page(channel, form=None, test_form=None, outcome=None, status: int 
 
 
 @bp.route("/")
+@requires("plugins.read")
 def index():
     """Every plugin with its hooks and channels, each channel's config status, and what failed to load."""
     return render_page("plugins_ui/index.html", report=plugin_report(_manager()), can_edit=can_edit())
 
 
 @bp.route("/channels/<name>", methods=["GET"])
+@requires("plugins.read")
 def channel(name: str):
     """One channel: what it can do, its settings, and a test message."""
     return _channel_page(_channel_or_404(name))
 
 
 @bp.route("/channels/<name>", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("channels.configure")
 def save(name: str):
     """Validate and store the channel's settings; secrets left empty keep their value."""
     channel = _channel_or_404(name)
@@ -153,7 +154,7 @@ def save(name: str):
 
 
 @bp.route("/channels/<name>/test", methods=["POST"])
-@roles_required(*EDITORS)
+@requires("channels.configure")
 def test(name: str):
     """Send a test message to a given address and show what happened."""
     channel = _channel_or_404(name)

@@ -1,15 +1,18 @@
 """Settings: your preferences, password and API tokens; users (admins only)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, logout_user
 
 from campaigner.accounts.forms import ChangePasswordForm, PreferencesForm, TokenForm, UserForm
 from campaigner.accounts.models import ApiToken, User
-from campaigner.accounts.services import AccountError, change_password, create_token, create_user, revoke_token
+from campaigner.accounts.services import (AccountError, change_password, create_token, create_user, end_all_sessions,
+                                          revoke_token, set_active, start_session)
+from campaigner.accounts.views import SESSION_KEY
 from campaigner.audit import record_audit
-from campaigner.web import render_page, roles_required
+from campaigner.permissions import requires
+from campaigner.web import render_page
 
 bp = Blueprint("settings_ui", __name__, url_prefix="/settings")
 
@@ -20,6 +23,7 @@ def _tokens():
 
 
 @bp.route("/", methods=["GET", "POST"])
+@requires("account.self")
 def index():
     prefs = PreferencesForm(prefix="prefs", obj=current_user)
     if request.method == "GET":
@@ -35,6 +39,7 @@ def index():
 
 
 @bp.route("/password", methods=["POST"])
+@requires("account.self")
 def password():
     form = ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
@@ -44,14 +49,29 @@ def password():
             form.current.errors.append(_("The current password is not right.") if "current" in str(exc) else str(exc))
         else:
             record_audit(current_user, "changed_password", current_user._get_current_object())
-            flash(_("Password changed."), "success")
+            # Every session of this user ended with the change; this browser carries on in a new one.
+            session[SESSION_KEY] = start_session(current_user._get_current_object())
+            flash(_("Password changed. Every other session of yours is signed out."), "success")
             return redirect(url_for(".index"))
     return render_page("settings_ui/index.html", prefs=PreferencesForm(prefix="prefs", obj=current_user),
                        password_form=form, token_form=TokenForm(prefix="token"), tokens=_tokens(),
                        new_token=None), 400
 
 
+@bp.route("/sessions/end", methods=["POST"])
+@requires("account.self")
+def sign_out_everywhere():
+    """End every session of the current user, this one too."""
+    ended = end_all_sessions(current_user._get_current_object())
+    record_audit(current_user, "signed_out_everywhere", current_user._get_current_object(), summary=str(ended))
+    session.pop(SESSION_KEY, None)
+    logout_user()
+    flash(_("You are signed out everywhere."), "info")
+    return redirect(url_for("accounts.login"))
+
+
 @bp.route("/tokens", methods=["POST"])
+@requires("account.self")
 def tokens_create():
     form = TokenForm(prefix="token")
     new_token = None
@@ -67,6 +87,7 @@ def tokens_create():
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@requires("account.self")
 def tokens_revoke(token_id: int):
     row = ApiToken.get_or_none(ApiToken.id == token_id, ApiToken.user == current_user.id)
     if row is None:
@@ -80,7 +101,7 @@ def tokens_revoke(token_id: int):
 
 
 @bp.route("/users", methods=["GET", "POST"])
-@roles_required("admin")
+@requires("users.manage")
 def users():
     form = UserForm()
     created = None
@@ -98,7 +119,7 @@ def users():
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])
-@roles_required("admin")
+@requires("users.manage")
 def user_update(user_id: int):
     user = User.get_or_none(User.id == user_id) or abort(404)
     role = request.form.get("role")
@@ -108,12 +129,12 @@ def user_update(user_id: int):
         if role not in ROLES:
             abort(400)
         user.role = role
-    if "active" in request.form:
-        user.active = request.form["active"] == "1"
-    if user.id == current_user.id and (user.role != "admin" or not user.active):
+    active = request.form["active"] == "1" if "active" in request.form else user.active
+    if user.id == current_user.id and (user.role != "admin" or not active):
         flash(_("You cannot remove your own admin role or deactivate yourself."), "error")
         return redirect(url_for(".users"))
     user.save()
+    set_active(user, active)  # deactivated: signed out everywhere at once
     record_audit(current_user, "changed", user, summary=f"{user.email}: {user.role}, active={user.active}")
     flash(_("User updated."), "success")
     return redirect(url_for(".users"))

@@ -118,7 +118,7 @@ class ChatChannel(Channel):
         if not to:
             raise PermanentError("the contact has no chat id")
         source = personalize(text_for_channel(content, self.name), contact,
-                             {"unsubscribe_url": context.get("unsubscribe_url", "")}).strip()
+                             {"unsubscribe_url": context.get("unsubscribe_url", "")}, fmt="markdown").strip()
         text = markdown_to_text(source)
         body = text if self._format() == "text" else source
         if self.setting("provider") == "wecom":

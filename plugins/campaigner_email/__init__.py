@@ -105,7 +105,7 @@ class EmailChannel(Channel):
         source = text_for_channel(content, self.name)
         if context.get("base_url"):
             source = absolute_urls(source, context["base_url"])  # before personalising: contact data stays as is
-        source = personalize(source, contact, extra)
+        source = personalize(source, contact, extra, fmt="markdown")  # contact data stays text
         footer = str(self.setting("footer") or "")
         label = str(self.setting("unsubscribe_label") or "Unsubscribe")
         text = markdown_to_text(source)

@@ -130,7 +130,10 @@ class MiniProgramChannel(Channel):
         extra = {"title": content.title, "text": markdown_to_text(content.body)}
         variant = (content.variants or {}).get(self.name)
         source = text_for_channel(content, self.name) if variant else str(self.setting("fields"))
-        fields, page = parse_fields(personalize(source, contact, extra))
+        # Lines first, then values: a line break in a contact's data can't add a field of its own.
+        fields, page = parse_fields(source)
+        fields = {key: " ".join(personalize(value, contact, extra).split()) for key, value in fields.items()}
+        page = personalize(page, contact, extra) if page else page
         problems = [p for key, value in fields.items() if (p := field_problem(key, value))]
         if not fields:
             problems.append("no data fields")

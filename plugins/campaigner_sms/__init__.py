@@ -128,7 +128,7 @@ class SmsChannel(Channel):
         if to is None:
             raise PermanentError(f"not a valid E.164 phone number: {getattr(contact, 'phone', None)!r}")
         text = markdown_to_text(personalize(text_for_channel(content, self.name), contact,
-                                            {"unsubscribe_url": context.get("unsubscribe_url", "")}))
+                                            {"unsubscribe_url": context.get("unsubscribe_url", "")}, fmt="markdown"))
         body = self.compose(text)
         info = segments(body)
         return Message(to=to, body=body, data={"encoding": info.encoding, "segments": info.parts})
