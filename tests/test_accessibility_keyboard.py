@@ -173,3 +173,111 @@ def test_focus_on_retry_all_failed_survives_polling_on_a_running_campaign(app, p
     failed_now = page.locator("#progress a.stat", has_text="Failed").locator("strong").inner_text()
     assert (sent, failed_now) == ("3", "1")
     assert campaign_row(campaign.id).status == "running"
+
+
+def test_deleting_an_entry_leaves_the_focus_on_the_panel_message(page, browser_login, group_chat):
+    calendar, entry, monday = _week_with_one_draft()
+    browser_login("editor")
+    page.goto(f"/calendars/{calendar.id}/?week={monday.isoformat()}")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.focus(f'[data-entry="{entry.id}"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#panel #move-form")
+    tab_to(page, "Delete")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#panel [data-announce]:has-text('Entry deleted.')")
+    page.wait_for_selector(f'[data-entry="{entry.id}"]', state="detached")  # the week reloaded without it
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    assert page.evaluate(FOCUSED_NAME) == "Entry deleted." and focus_in(page, "#panel")
+    assert entries_of(calendar.id) == []
+
+
+def test_paging_the_content_library_keeps_the_focus_on_next(page, browser_login):
+    from tests.fixtures_calendars import make_content as make_item
+
+    for n in range(41):
+        make_item(f"Item {n:02d}", kind="article")
+    browser_login("editor")
+    page.goto("/content/")
+    tab_to(page, "Next")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results .pagination:has-text('Page 2 of 3')")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    assert page.evaluate(FOCUSED_NAME) == "Next" and focus_in(page, "#results")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results .pagination:has-text('Page 3 of 3')")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    # no Next on the last page: the focus is on where the list says which page it is
+    assert page.evaluate(FOCUSED_NAME) == "Page 3 of 3"
+    page.wait_for_function("document.getElementById('announcer').textContent === 'Page 3 of 3'")
+
+
+def test_removing_a_tag_and_revoking_a_token_focus_their_messages(page, browser_login):
+    from campaigner.accounts.services import create_token
+    from campaigner.accounts.models import User
+
+    (contact,) = make_members("vip", n=1)
+    user = browser_login("admin")
+    page.goto(f"/audience/contacts/{contact}")
+    tab_to(page, "Remove tag vip")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#contact-tags [data-announce]:has-text('Tag vip removed.')")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    assert page.evaluate(FOCUSED_NAME) == "Tag vip removed." and focus_in(page, "#contact-tags")
+
+    with database.connection_context():
+        create_token(User.get_by_id(user.id), "ci")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/settings/")
+    tab_to(page, "Revoke")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#tokens [data-announce]:has-text('Token revoked.')")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    assert page.evaluate(FOCUSED_NAME) == "Token revoked." and focus_in(page, "#tokens")
+
+
+def test_log_filters_ask_once_per_choice_and_say_what_they_found(page, browser_login, channels):
+    make_contacts(2)
+    run_campaign(new_campaign(name="Spring sale").id)
+    browser_login("ops")
+    page.goto("/deliveries/")
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if request.headers.get("hx-request")
+            and "/deliveries/?" in request.url else None)
+    page.focus("#f-status")
+    for _ in range(3):  # three options passed with the arrow keys: one request once the keys rest
+        page.keyboard.press("ArrowDown")
+    page.wait_for_function("document.getElementById('announcer').textContent !== ''")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    assert len(asked) == 1
+    assert page.evaluate("document.activeElement.id") == "f-status"
+
+    page.focus("#f-contact")
+    page.keyboard.type("nobody@example.com")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('announcer').textContent === 'No deliveries match.'")
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+    assert len(asked) == 2 and "contact=nobody%40example.com" in asked[-1]
+
+
+def test_skip_link_and_a_focus_ring_that_shows_on_the_dark_bar(page, browser_login):
+    browser_login("editor")
+    page.goto("/campaigns/")
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED_NAME) == "Skip to main content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert focus_in(page, "main")
+
+    tab_to(page, "Sign out", backwards=True)
+    ring, bar = page.evaluate("""() => [getComputedStyle(document.activeElement).outlineColor,
+                                        getComputedStyle(document.querySelector('.topbar')).backgroundColor]""")
+
+    def luminance(css: str) -> float:
+        channels_ = [int(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels_]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(ring), luminance(bar)), reverse=True)
+    assert (light + 0.05) / (dark + 0.05) >= 3  # WCAG 2.1 non-text contrast

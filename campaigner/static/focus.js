@@ -66,12 +66,23 @@
     return !active || active === document.body || !active.isConnected;
   }
 
-  function announce(text) {
-    var region = document.getElementById("announcer");
-    if (!region || !text) return;
+  var lastHeard = {};
+
+  // `quiet`: the swap followed typing or a choice, not a press; the same words again are not read.
+  function announce(text, regionId, quiet) {
+    var live = document.getElementById("announcer");
+    if (!live || !text) return;
+    if (quiet && lastHeard[regionId] === text) return;
+    lastHeard[regionId] = text;
     // Emptied first so that the same message twice in a row is read twice.
-    region.textContent = "";
-    window.setTimeout(function () { region.textContent = text; }, 50);
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = text; }, 50);
+  }
+
+  function announcement(region) {
+    var parts = [];
+    region.querySelectorAll("[data-announce]").forEach(function (el) { parts.push(accessibleName(el)); });
+    return parts.join(" ");
   }
 
   function firstInvalid(scope) {
@@ -122,7 +133,10 @@
     var active = document.activeElement;
     var state = {targetId: target.id || null, target: target};
     if (active && active !== document.body && target.contains(active)) state.key = keyOf(active);
-    var source = detail.requestConfig && detail.requestConfig.elt;
+    var config = detail.requestConfig || {};
+    var source = config.elt, cause = config.triggeringEvent && config.triggeringEvent.type;
+    state.quiet = cause === "input" || cause === "change" || cause === "keyup";
+    state.silent = cause === "load";  // what a page fills in as it opens is read with the page
     if (source && !target.contains(source) && source.closest && source.closest("[data-focus-into]")) state.into = true;
     if (target.hasAttribute("data-poll")) {
       var template = document.createElement("template");
@@ -145,8 +159,8 @@
     var region = state.target.isConnected ? state.target
       : (state.targetId && document.getElementById(state.targetId)) || event.target;
     if (!region || !region.isConnected) return;
-    var message = region.querySelector("[data-announce]");
-    if (message) announce(accessibleName(message));
+    if (!state.silent) announce(announcement(region), state.targetId, state.quiet);
+    var message = region.querySelector("[data-announce]:not(.visually-hidden)");
     if (state.into) {
       focusOn(region.querySelector("h1, h2, h3") || region);
     } else if (state.key && focusLost()) {
@@ -158,7 +172,7 @@
   // A form sent without htmx and answered with its errors: start at the first problem.
   document.addEventListener("DOMContentLoaded", function () {
     var main = document.querySelector("main");
-    var bad = main && firstInvalid(main);
+    var bad = main && document.body.hasAttribute("data-form-answer") && firstInvalid(main);
     if (bad) focusOn(bad);
   });
 })();
