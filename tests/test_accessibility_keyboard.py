@@ -281,3 +281,23 @@ def test_skip_link_and_a_focus_ring_that_shows_on_the_dark_bar(page, browser_log
 
     light, dark = sorted((luminance(ring), luminance(bar)), reverse=True)
     assert (light + 0.05) / (dark + 0.05) >= 3  # WCAG 2.1 non-text contrast
+
+
+def test_focus_on_a_running_campaign_in_the_delivery_log_survives_its_polling(page, browser_login, channels):
+    from campaigner.campaigns.models import Campaign
+
+    make_contacts(2)
+    campaign = new_campaign(name="Spring sale")
+    run_campaign(campaign.id)
+    with database.connection_context():
+        Campaign.update(status="running").where(Campaign.id == campaign.id).execute()
+    browser_login("ops")
+    page.goto("/deliveries/")
+    tab_to(page, "Spring sale")
+    assert focus_in(page, "#running")
+    page.evaluate("""() => {
+        window.link = document.activeElement; window.polls = 0;
+        document.body.addEventListener('htmx:afterRequest', e => { if (e.detail.elt.id === 'running') window.polls++; });
+    }""")
+    page.wait_for_function("window.polls >= 3", timeout=30000)
+    assert page.evaluate("document.activeElement === window.link && window.link.isConnected")
