@@ -20,7 +20,7 @@ import pytest
 from campaigner.db import database
 from tests.conftest import _fail_or_skip, make_user
 from tests.fixtures_calendars import group_chat, make_calendar, make_members  # noqa: F401  (fixtures)
-from tests.fixtures_engine import channels, deliveries_of, make_content, new_campaign, run_campaign  # noqa: F401
+from tests.fixtures_engine import channels, deliveries_of, new_campaign, run_campaign  # noqa: F401  (fixtures)
 from tests.fixtures_links import manual_link  # noqa: F401
 
 pytestmark = pytest.mark.browser
