@@ -41,7 +41,7 @@ def test_developer_sees_each_bad_field_and_nothing_is_saved(login_as, app):
         "config-f_from_address": "not-an-address"})
     assert response.status_code == 400
     page = page_text(response)
-    assert page.count('class="error" role="alert"') == 3
+    assert page.count('aria-invalid="true"') == 3
     assert "required" in page and "not a whole number" in page and "not an email address" in page
     with database.connection_context():
         assert stored_config("email") == {}

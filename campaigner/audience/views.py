@@ -187,12 +187,12 @@ def contact_detail(contact_id: int):
     return _detail(contact)
 
 
-def _detail(contact: Contact, tag_error: str | None = None, status: int = 200):
+def _detail(contact: Contact, tag_error: str | None = None, status: int = 200, tag_message: str | None = None):
     opt_outs = list(OptOut.select().where(OptOut.contact == contact.id).order_by(OptOut.channel))
     return render_page("audience/contact.html", block="tags", contact=contact,
                        tags=services.contact_tag_keys(contact), opt_outs=opt_outs,
                        timeline=contact_timeline(contact, 200), tag_form=TagForm(formdata=None),
-                       tag_error=tag_error, channels=_channels()), status
+                       tag_error=tag_error, tag_message=tag_message, channels=_channels()), status
 
 
 @bp.route("/contacts/<int:contact_id>/tags", methods=["POST"])
@@ -220,7 +220,7 @@ def contact_untag(contact_id: int):
     removed = services.remove_tags(contact, [request.form.get("key", "")], source="ui")
     if removed:
         record_audit(current_user, "untagged", contact, summary=", ".join(removed))
-    return _detail(contact)
+    return _detail(contact, tag_message=_("Tag %(key)s removed.", key=", ".join(removed)) if removed else None)
 
 
 @bp.route("/contacts/<int:contact_id>/opt-out", methods=["POST"])

@@ -12,7 +12,7 @@ from campaigner.accounts.services import (AccountError, change_password, create_
 from campaigner.accounts.views import SESSION_KEY
 from campaigner.audit import record_audit
 from campaigner.permissions import requires
-from campaigner.web import render_page
+from campaigner.web import is_htmx, render_page
 
 bp = Blueprint("settings_ui", __name__, url_prefix="/settings")
 
@@ -94,10 +94,12 @@ def tokens_revoke(token_id: int):
         abort(404)
     revoke_token(row)
     record_audit(current_user, "revoked", row, summary=row.name)
-    flash(_("Token revoked."), "success")
+    message = _("Token revoked.")
+    if not is_htmx():
+        flash(message, "success")  # the whole page shows it; an htmx answer is only the tokens block
     return render_page("settings_ui/index.html", block="tokens", prefs=PreferencesForm(prefix="prefs", obj=current_user),
                        password_form=ChangePasswordForm(prefix="pw"), token_form=TokenForm(prefix="token"),
-                       tokens=_tokens(), new_token=None)
+                       tokens=_tokens(), new_token=None, tokens_message=message if is_htmx() else None)
 
 
 @bp.route("/users", methods=["GET", "POST"])
