@@ -230,7 +230,7 @@ def schedule_campaign(campaign: Campaign, user=None) -> Campaign:
 
 
 def pause_campaign(campaign: Campaign, user=None, reason: str = "") -> Campaign:
-    """Stop sending: batches already handed to a channel finish, no new batch starts."""
+    """Stop sending: messages already handed to a channel finish, each batch stops before its next group."""
     _require(campaign, ("scheduled", "running"), "paused")
     engine.pause(campaign.id, reason or "paused by ops")
     campaign.status, campaign.status_reason = "paused", reason or "paused by ops"

@@ -493,7 +493,7 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                                               channel=channel.name)
             message = channel.render(linked, contact, context)
         except Exception as exc:  # noqa: BLE001 - a plugin's render error fails its delivery only
-            record.fail(delivery_id, attempts, f"render failed: {type(exc).__name__}: {exc}", now)
+            record.fail(delivery_id, attempts, f"render failed: {type(exc).__name__}: {exc}", now, handed=False)
             continue
         to_send.append((delivery_id, attempts, message, key))
 
@@ -502,7 +502,7 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
     error_limit = engine["pause_after_errors"]
     beat, pace = _heartbeat(token, engine["lease_seconds"]), {}
     position, group, results, done = 0, [], [], now
-    errors = errors_seen = 0
+    errors = 0
     while True:
         with write_transaction():
             relax_durability()
@@ -511,7 +511,6 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
             status, errors = _campaign_state(campaign.id)
             if total or (any_sent and errors):
                 errors = _count_errors(campaign.id, sent_any=any_sent, trailing=run, total=total)
-            errors_seen += total
             stop = status != "running"
             if not stop and error_limit and errors >= error_limit:
                 pause(campaign.id, f"paused itself after {errors} consecutive send errors; last: {record.last_error}",
@@ -544,7 +543,7 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
     return outcome
 
 
-FAST_GROUPS = 16  # groups of a sub-millisecond channel grow up to this many times handover_size
+FAST_GROUPS = 16  # a sub-millisecond channel's groups are this many times handover_size
 CAPS_KEPT = dt.timedelta(days=max(policy.CAP_WINDOWS.values()))  # a cap's place is kept for its longest window
 RATE_WINDOW = dt.timedelta(minutes=1)
 
@@ -623,6 +622,7 @@ class _Outcomes:
         self.failed: dict[str, list[int]] = {}
         self.unknown: dict[str, list[int]] = {}
         self.events: list[dict] = []
+        self.never_handed: list[int] = []
 
     def skip(self, delivery_id: int, reason: str, error: str | None = None, details: dict | None = None) -> None:
         self.skipped.setdefault(reason, []).append(delivery_id)
@@ -637,8 +637,10 @@ class _Outcomes:
         self.events.append({"delivery": delivery_id, "at": now, "status": "deferred", "attempt": 0, "error": "",
                             "details": {"until": until.isoformat(), "reason": reason, **(details or {})}})
 
-    def fail(self, delivery_id: int, attempts: int, error: str, now: dt.datetime) -> None:
+    def fail(self, delivery_id: int, attempts: int, error: str, now: dt.datetime, handed: bool = True) -> None:
         self.failed.setdefault(error, []).append(delivery_id)
+        if not handed:  # never reached the provider: its rate place goes back too
+            self.never_handed.append(delivery_id)
         self.events.append({"delivery": delivery_id, "at": now, "status": "failed", "attempt": attempts,
                             "error": error})
         self.last_error = error
@@ -719,6 +721,7 @@ class _Outcomes:
             outcome.unknown += len(error_ids)
         # Not sent: the caps' places go back (the provider's rate counted the request all the same).
         reservations.release(gave_back, namespace="cap")
+        reservations.release(self.never_handed)
         _log_events(self.events)
         self._clear()
 

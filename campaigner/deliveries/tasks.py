@@ -123,9 +123,9 @@ CHAIN_SLICE = 2.0  # seconds of batches one task sends before handing over to th
 def send_campaign_batches(campaign_id: int) -> None:
     """Send batches of a running campaign for a couple of seconds, then enqueue the next (a chain).
 
-    Each batch re-reads the campaign, so a pause still stops the chain within
-    one batch; handing over to the queue every couple of seconds lets other
-    campaigns' chains take turns on the worker threads.
+    Each batch re-reads the campaign before every group it hands over, so a
+    pause stops the chain within a group; handing over to the queue every
+    couple of seconds lets other campaigns' chains take turns on the worker threads.
     """
     import time
 
