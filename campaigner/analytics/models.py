@@ -45,6 +45,10 @@ class KpiGoal(BaseModel):
     period_end = peewee.DateField()
     created_by = peewee.ForeignKeyField(User, null=True, backref="+", on_delete="SET NULL")
     created_at = peewee.DateTimeField(default=utcnow)
+    # The period's PDCA review: what was planned, what happened, what changes next period.
+    plan_note = peewee.TextField(default="")
+    outcome_note = peewee.TextField(default="")
+    next_note = peewee.TextField(default="")
 
     class Meta:
         table_name = "kpi_goals"

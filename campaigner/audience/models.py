@@ -18,7 +18,7 @@ class Contact(BaseModel):
     openid = peewee.CharField(null=True, index=True)
     timezone = peewee.CharField(null=True)  # None: the instance's TIMEZONE
     attributes = JSONField(default=dict)
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)  # the join: cohorts and growth read by it
     updated_at = peewee.DateTimeField(default=utcnow)
 
     def __str__(self) -> str:

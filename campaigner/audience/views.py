@@ -32,7 +32,7 @@ def _context():
     user = current_user
     return {"can_manage": user.is_authenticated and user.has_role(*MANAGERS),
             "can_write_segments": user.is_authenticated and user.has_role(*SEGMENT_WRITERS),
-            "rfm_names": rfm.CLASS_NAMES}
+            "rfm_names": rfm.CLASS_NAMES, "for_people": rfm.for_people}
 
 
 def _channels() -> list[str]:

@@ -46,6 +46,7 @@ from campaigner.db import database, is_postgres, utcnow, write_transaction
 from campaigner.deliveries import policy
 from campaigner.deliveries.models import WAITING, Delivery, DeliveryClaim, DeliveryEvent, RateWindow, shown_status
 from campaigner.deliveries.sender import SendTimeout, send_messages
+from campaigner.offers.coupons import with_coupon
 
 log = logging.getLogger(__name__)
 
@@ -504,6 +505,7 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                                                    "address": address},
                                   unsubscribe_url=partial(unsubscribe_url, contact, channel.name, delivery_id,
                                                           settings=settings))
+            contact = with_coupon(campaign, content, contact, delivery_id, now)  # {{ coupon }}: one code reserved
             message = channel.render(content, contact, context)
             message.body = shorten_links(message.body, delivery_id=delivery_id, campaign_id=campaign.id,
                                          channel=channel.name, fmt=getattr(channel.limits, "format", "text"))
