@@ -27,6 +27,7 @@ API_MODULES = [
     "campaigner.api.links",
     "campaigner.api.analytics",
     "campaigner.api.audience",
+    "campaigner.api.offers",
 ]
 
 
