@@ -192,11 +192,11 @@ def coupons_redeem():
                 order_id: {type: string, description: "the order's id as recorded through /orders"}
                 amount: {type: string, example: "199.00"}
       responses:
-        200: {description: The code, redeemed}
+        200: {description: The redeemed code}
         403: Forbidden
         404: {description: No such code or order}
         409: {description: Already redeemed}
-        422: {description: Not issued, expired, or not valid}
+        422: {description: "Not issued, expired, or not valid"}
     """
     require_role(*WRITERS)
     data = json_body()
