@@ -29,6 +29,7 @@ BLUEPRINTS = [
     ("campaigner.audience.views", "bp"),
     ("campaigner.deliveries.views", "bp"),
     ("campaigner.analytics.views", "bp"),
+    ("campaigner.offers.views", "bp"),
     ("campaigner.links.views", "bp"),
     ("campaigner.links.redirect", "bp"),  # the public /s/<code>
     ("campaigner.plugins_ui.views", "bp"),
@@ -45,6 +46,7 @@ NAVIGATION = [
     ("audience.index", _l("Audience"), ()),
     ("deliveries.index", _l("Deliveries"), ()),
     ("analytics.index", _l("Analytics"), ()),
+    ("offers.index", _l("Offers"), ()),
     ("plugins_ui.index", _l("Plugins"), ("developer", "ops")),
     ("settings_ui.index", _l("Settings"), ()),
 ]
