@@ -4,13 +4,12 @@ from __future__ import annotations
 from huey import crontab
 
 from campaigner.db import database
+from campaigner.offers.coupons import release_unsent
 from campaigner.queue import huey
 
 
 @huey.periodic_task(crontab(minute="*/5"))
 def release_unsent_coupons():
     """Put back in stock the codes reserved by deliveries that ended failed, skipped or cancelled."""
-    from campaigner.offers.coupons import release_unsent  # tasks stay importable before the app is built
-
     with database.connection_context():
         return release_unsent()
