@@ -114,13 +114,13 @@ def test_ops_sees_class_sizes_and_gmv_share_and_recomputes(app, logged_in_ops, r
     assert logged_in_ops.post("/audience/rfm", data={"what": "recompute"}).status_code == 302
     page = logged_in_ops.get("/audience/rfm").get_data(as_text=True)
     assert "38.5%" in page  # class A: 600 of 1560
-    assert "重要价值" in page and "super" in page.lower()
+    assert "近高高" in page and "super" in page.lower()
     # The page computes at the real clock: a threshold of 100,000 days makes every fixture order recent.
     saved = logged_in_ops.post("/audience/rfm", data={"what": "thresholds", "recency_days": "100000",
                                                       "frequency": "2", "monetary": "200"})
     assert saved.status_code == 302
     with database.connection_context():
-        assert contact_tag_keys(rfm_orders["ben"]) == ["rfm:F"]  # recent, 1 order (not > 2), 150 (not > 200)
+        assert contact_tag_keys(rfm_orders["ben"]) == ["rfm:D"]  # recent, 1 order (not > 2), 150 (not > 200): 近低低
         assert contact_tag_keys(rfm_orders["anna"]) == ["rfm:A", "super-user"]
 
 

@@ -37,8 +37,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import peewee
 
-from campaigner.audience.models import ContactEvent, ContactTag, Order, Tag
-from campaigner.audience.services import ensure_tags
+from campaigner.audience.computed_tags import replace_computed_tags
+from campaigner.audience.models import Order
 from campaigner.db import database, utcnow
 from campaigner.settings_store import get_value, set_value
 
@@ -168,37 +168,8 @@ def recompute_rfm(now: dt.datetime | None = None) -> dict:
 
     keys = [class_tag(letter) for letter in CLASSES.values()] + [SUPER_USER_TAG]
     with database.atomic():
-        tags = ensure_tags(keys)
-        key_of = {tag.id: key for key, tag in tags.items()}
-        current: dict[int, set[str]] = {}
-        for tag_id, contact_id in (ContactTag.select(ContactTag.tag, ContactTag.contact)
-                                   .where(ContactTag.tag.in_(list(key_of))).tuples()):
-            current.setdefault(contact_id, set()).add(key_of[tag_id])
-        added, removed, events = [], [], []
-        for contact_id in sorted(set(wanted) | set(current)):
-            new, old = wanted.get(contact_id, set()), current.get(contact_id, set())
-            if new == old:
-                continue
-            added += [(tags[k].id, contact_id) for k in sorted(new - old)]
-            removed += [(tags[k].id, contact_id) for k in sorted(old - new)]
-            summary = ", ".join([f"+{k}" for k in sorted(new - old)] + [f"-{k}" for k in sorted(old - new)])
-            events.append({"contact": contact_id, "at": now, "kind": "rfm", "summary": summary,
-                           "details": {"added": sorted(new - old), "removed": sorted(old - new)}})
-        by_tag: dict[int, list[int]] = {}
-        for tag_id, contact_id in removed:
-            by_tag.setdefault(tag_id, []).append(contact_id)
-        for tag_id, contacts in by_tag.items():
-            for chunk in _chunks(contacts, 500):
-                ContactTag.delete().where(ContactTag.tag == tag_id, ContactTag.contact.in_(chunk)).execute()
-        rows_to_add = [{"tag": t, "contact": c, "added_at": now, "source": "rfm"} for t, c in added]
-        for chunk in _chunks(rows_to_add, 1000):
-            ContactTag.insert_many(chunk).on_conflict_ignore().execute()
-        for chunk in _chunks(events, 500):
-            ContactEvent.insert_many(chunk).execute()
-        for key, tag in tags.items():
-            size = ContactTag.select().where(ContactTag.tag == tag.id).count()
-            Tag.update(size=size).where(Tag.id == tag.id).execute()
-        report = _report(rows, used, supers, now, changed=len(events))
+        changed = replace_computed_tags(keys, wanted, now, source="rfm", event_kind="rfm")
+        report = _report(rows, used, supers, now, changed=changed)
         set_value(REPORT_KEY, report)
     return report
 
@@ -229,8 +200,3 @@ def _report(rows: list[ContactRfm], used: dict, supers: set[int], now: dt.dateti
 def last_report() -> dict | None:
     """The report of the last recompute (None before the first)."""
     return get_value(REPORT_KEY)
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
