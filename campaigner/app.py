@@ -30,6 +30,7 @@ BLUEPRINTS = [
     ("campaigner.deliveries.views", "bp"),
     ("campaigner.analytics.views", "bp"),
     ("campaigner.offers.views", "bp"),
+    ("campaigner.reports.views", "bp"),
     ("campaigner.links.views", "bp"),
     ("campaigner.links.redirect", "bp"),  # the public /s/<code>
     ("campaigner.plugins_ui.views", "bp"),

@@ -60,7 +60,7 @@ def people(app):
                 Click.create(link=link, contact=c, visitor=f"c:{c.id}", at=at)
             return c.id
 
-        yield {
+        return {
             "a": person("a", local(2026, 11, 2, 10), "门店", orders=[(local(2026, 11, 3), "100"), (local(2026, 11, 24), "50")],
                         clicks=[local(2026, 11, 10)]),
             "b": person("b", local(2026, 11, 8, 23, 30), "线上", clicks=[local(2026, 11, 17)]),

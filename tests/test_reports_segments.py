@@ -131,3 +131,25 @@ def test_lifecycle_thresholds_must_grow(db):
     with pytest.raises(ValueError):
         lifecycle.set_thresholds(silent_days=70)  # after at risk (60)
     assert lifecycle.set_thresholds(new_days=7)["new_days"] == 7
+
+
+def test_the_nightly_task_recomputes_tiers_and_stages(app):
+    from campaigner.reports import tasks
+
+    with database.connection_context():
+        contact("buyer", joined_days_ago=20, orders=[(2, 120)])
+    result = tasks.nightly_tiers_and_lifecycle.call_local()
+    assert result["tiers"]["regular"] == 1 and result["stages"]["active"] == 1
+
+
+def test_an_editor_saves_tier_rules_from_the_page(logged_in_editor):
+    data = {"engagement_days": "30"}
+    for i, rule in enumerate(fan_tiers.DEFAULT_RULES["rules"]):
+        for key, value in rule.items():
+            data[f"rules-{i}-{key}"] = str(value)
+    data["rules-0-min_orders"] = "10"
+    assert logged_in_editor.post("/reports/segments/rules", data=data).status_code == 302
+    with database.connection_context():
+        saved = fan_tiers.rules()
+    assert saved["engagement_days"] == 30 and saved["rules"][0] == {"tier": "iron", "min_spend": "3000.00",
+                                                                    "min_orders": 10, "min_engagement": 3}
