@@ -151,5 +151,5 @@ def test_an_editor_saves_tier_rules_from_the_page(logged_in_editor):
     assert logged_in_editor.post("/reports/segments/rules", data=data).status_code == 302
     with database.connection_context():
         saved = fan_tiers.rules()
-    assert saved["engagement_days"] == 30 and saved["rules"][0] == {"tier": "iron", "min_spend": "3000.00",
+    assert saved["engagement_days"] == 30 and saved["rules"][0] == {"tier": "iron", "min_spend": "3000",
                                                                     "min_orders": 10, "min_engagement": 3}
