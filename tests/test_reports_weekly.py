@@ -138,3 +138,12 @@ def test_report_pages_answer_and_refuse_bad_input(logged_in_editor, week_data):
     bad = logged_in_editor.post("/reports/segments/lifecycle", data={"new_days": "7", "silent_days": "90",
                                                                      "at_risk_days": "60", "churned_days": "120"})
     assert bad.status_code == 422
+
+
+def test_the_review_and_offers_read_in_chinese(logged_in_editor, week_data):
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    page = logged_in_editor.get(f"/reports/weekly?week={WEEK.isoformat()}", headers=zh).get_data(as_text=True)
+    assert "周复盘" in page and "复购率" in page and "联系人净增长" in page
+    assert "优惠券批次" not in page and "新建批次" in logged_in_editor.get("/offers/", headers=zh).get_data(as_text=True)
+    segments = logged_in_editor.get("/reports/segments", headers=zh).get_data(as_text=True)
+    assert "铁杆粉丝" in segments and "已召回" in segments
