@@ -1,4 +1,5 @@
-"""Coupon batches and codes (offers), PDCA notes on KPI goals, contacts indexed by when they joined,
+"""Coupon batches and codes (offers), PDCA notes on KPI goals, contacts indexed by when they joined, orders
+by time with their contact and amount (the weekly review reads a week's orders from that index alone),
 and the RFM letters in the seeds' order (A 近高高 … H 久低低: recency, then frequency, then monetary).
 
 The tables are declared here as this version made them, not read from the model classes.
@@ -92,6 +93,7 @@ def upgrade(db):
         migrator.add_column("kpi_goals", "outcome_note", peewee.TextField(default="")),
         migrator.add_column("kpi_goals", "next_note", peewee.TextField(default="")),
         migrator.add_index("contact", ("created_at",), False),
+        migrator.add_index("orders", ("occurred_at", "contact_id", "amount"), False),
     )
     _reletter_rfm(db)
 
