@@ -130,3 +130,19 @@ def test_a_retried_delivery_renders_the_same_code_again(app, channels, coupon_ba
     run_campaign(campaign.id)
     run_campaign(campaign.id, now=utcnow() + dt.timedelta(hours=1))
     assert len(attempts) == 2 and attempts[0] == attempts[1] and CODE.search(attempts[0])
+
+
+def test_a_recorded_order_redeems_a_code_by_its_order_id(client, api_token, channels, coupon_batch):
+    ops = api_token("ops")
+    [contact] = make_contacts(1)
+    campaign = coupon_campaign(coupon_batch(codes=1))
+    run_campaign(campaign.id)
+    [code] = sent_codes(channels["rec"]).values()
+    client.post("/api/v1/orders", headers=ops, json={"contact": contact, "amount": "66", "order_id": "WX-7",
+                                                     "occurred_at": "2026-11-30T10:00:00Z"})
+    assert client.post("/api/v1/coupons/redeem", headers=ops, json={"code": code, "order_id": "nope"}).status_code == 404
+    redeemed = client.post("/api/v1/coupons/redeem", headers=ops, json={"code": code, "order_id": "WX-7"})
+    assert redeemed.status_code == 200 and redeemed.json["amount"] == "66.00" and redeemed.json["order_id"]
+    assert client.post("/api/v1/coupons/redeem", headers=api_token("editor"), json={"code": code}).status_code == 403
+    batch = client.post("/api/v1/coupon-batches", headers=api_token("editor"), json={"name": "礼券", "value": "5"})
+    assert batch.status_code == 201  # editors plan offers

@@ -1,6 +1,7 @@
 """Offer endpoints: coupon batches (make, fill with codes, read their figures) and redeeming a code.
 
-Reading needs any valid token; making batches and redeeming codes needs the ops or developer role.
+Reading needs any valid token; making batches needs the editor, ops or developer role (editors plan offers
+as they plan campaigns), redeeming codes the ops or developer role (as recording orders does).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from campaigner.db import database
 from campaigner.offers import coupons, services
 from campaigner.offers.models import CouponBatch
 
-WRITERS = ("ops", "developer")
+BATCH_WRITERS = ("editor", "ops", "developer")
+REDEEMERS = ("ops", "developer")
 BATCH_FIELDS = {"name", "kind", "value", "per_contact_limit", "starts_at", "ends_at", "provider", "count", "prefix",
                 "codes"}
 
@@ -108,7 +110,7 @@ def coupon_batches_create():
         409: {description: An imported code exists already}
         422: {description: A field is not valid (nothing was written)}
     """
-    require_role(*WRITERS)
+    require_role(*BATCH_WRITERS)
     data = json_body()
     reject_unknown_fields(data, BATCH_FIELDS, 422)
     try:
@@ -160,7 +162,7 @@ def coupon_batches_add_codes(batch_id: int):
         409: {description: An imported code exists already}
         422: {description: Not valid (nothing was written)}
     """
-    require_role(*WRITERS)
+    require_role(*BATCH_WRITERS)
     batch = found(CouponBatch.get_or_none(CouponBatch.id == batch_id), "no such batch")
     data = json_body()
     reject_unknown_fields(data, {"count", "prefix", "codes"}, 422)
@@ -198,7 +200,7 @@ def coupons_redeem():
         409: {description: Already redeemed}
         422: {description: "Not issued, expired, or not valid"}
     """
-    require_role(*WRITERS)
+    require_role(*REDEEMERS)
     data = json_body()
     reject_unknown_fields(data, {"code", "order_id", "amount"}, 422)
     if not isinstance(data.get("code"), str):
