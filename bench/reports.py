@@ -105,14 +105,15 @@ def _review_by_hand(db, postgres: bool) -> dict:
                                 (s, e))[0]}
         figures["active"] = one(f"SELECT COUNT(*) FROM ({active}) u", (s, e, s, e))[0]
         previous = one(f"SELECT COUNT(*) FROM ({active}) u", (ps, s, ps, s))[0]
-        kept = one(f"SELECT COUNT(*) FROM ({active} INTERSECT SELECT * FROM ({active}) t) k", (ps, s, ps, s, s, e, s, e))[0]
+        kept = one(f"SELECT COUNT(*) FROM (SELECT * FROM ({active}) p INTERSECT SELECT * FROM ({active}) t) k",
+                   (ps, s, ps, s, s, e, s, e))[0]
         figures["retention_rate"] = round(100.0 * kept / previous, 1) if previous else None
         buyers, count, revenue = one(f"SELECT COUNT(DISTINCT contact_id), COUNT(*), SUM(amount) FROM orders "
                                      f"WHERE occurred_at >= {p} AND occurred_at < {p}", (s, e))
         figures.update(buyers=buyers, orders=count, revenue=round(float(revenue or 0), 2))
         total, again = one(
-            f"SELECT COUNT(*), SUM(CASE WHEN n >= 2 OR EXISTS (SELECT 1 FROM orders o2 WHERE o2.contact_id = b.cid "
-            f"AND o2.occurred_at < {p}) THEN 1 ELSE 0 END) FROM (SELECT contact_id AS cid, COUNT(*) AS n FROM orders "
+            f"SELECT COUNT(*), SUM(CASE WHEN n >= 2 OR (SELECT 1 FROM orders o2 WHERE o2.contact_id = b.cid "
+            f"AND o2.occurred_at < {p} LIMIT 1) IS NOT NULL THEN 1 ELSE 0 END) FROM (SELECT contact_id AS cid, COUNT(*) AS n FROM orders "
             f"WHERE occurred_at >= {p} AND occurred_at < {p} GROUP BY contact_id) b", (s, s, e))
         figures["repurchase_rate"] = round(100.0 * (again or 0) / total, 1) if total else None
         figures["coupons"] = tuple(one(

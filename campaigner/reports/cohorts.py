@@ -23,7 +23,7 @@ from peewee import SQL, Case, fn
 from campaigner.analytics.timeseries import utc_bounds
 from campaigner.audience.models import Contact, ContactTag, Order, Tag, TagGroup
 from campaigner.db import is_postgres
-from campaigner.reports.activity import ACTIVITY_SOURCES, union
+from campaigner.reports.activity import ACTIVITY_SOURCES, ENGAGEMENT_SOURCES, orders, union
 from campaigner.settings_store import get_value
 
 CENT = Decimal("0.01")
@@ -79,24 +79,31 @@ def cohort_triangle(last_day: dt.date, weeks: int, tz: str) -> list[CohortRow]:
     for cohort, size in (Contact.select(bucket(Contact.created_at, bounds), fn.COUNT(SQL("*")))
                          .where(joined).group_by(SQL("1")).tuples()):
         rows[int(cohort)].size = int(size)
-    activity = union(ACTIVITY_SOURCES, start, end).alias("a")
+    # One pass over the window's activity: orders carry their amount, engagement none, so the same rows
+    # give the active members (distinct) and the revenue of each cell.
+    activity = union([_orders_with_amount, *[_without_amount(s) for s in ENGAGEMENT_SOURCES]], start, end).alias("a")
     cohort_week = bucket(Contact.created_at, bounds)
     active_week = bucket(activity.c.at, bounds)
-    inner = (Contact.select(cohort_week.alias("cw"), active_week.alias("aw"), Contact.id.alias("cid"))
+    inner = (Contact.select(cohort_week.alias("cw"), active_week.alias("aw"), Contact.id.alias("cid"),
+                            activity.c.amount.alias("amount"))
              .join(activity, on=(activity.c.contact_id == Contact.id)).where(joined))
-    for cohort, week, count in (Contact.select(SQL("cw"), SQL("aw"), fn.COUNT(fn.DISTINCT(SQL("cid"))))
-                                .from_(inner.alias("x")).group_by(SQL("cw"), SQL("aw")).tuples()):
+    for cohort, week, count, amount in (Contact.select(SQL("cw"), SQL("aw"), fn.COUNT(fn.DISTINCT(SQL("cid"))),
+                                                       fn.SUM(SQL("amount")))
+                                        .from_(inner.alias("x")).group_by(SQL("cw"), SQL("aw")).tuples()):
         cohort, k = int(cohort), int(week) - int(cohort)
         if 0 <= k < len(rows[cohort].active):
             rows[cohort].active[k] = int(count)
-    for cohort, week, amount in (Order.select(bucket(Contact.created_at, bounds), bucket(Order.occurred_at, bounds),
-                                              fn.SUM(Order.amount))
-                                 .join(Contact, on=(Order.contact == Contact.id))
-                                 .where(joined, Order.occurred_at >= start, Order.occurred_at < end)
-                                 .group_by(SQL("1"), SQL("2")).tuples()):
-        cohort, k = int(cohort), int(week) - int(cohort)
-        if 0 <= k < len(rows[cohort].revenue):
             rows[cohort].revenue[k] = Decimal(str(amount or 0)).quantize(CENT)
+    return rows
+
+
+def _orders_with_amount(start, end):
+    return orders(start, end).select_extend(Order.amount.alias("amount"))
+
+
+def _without_amount(source):
+    def rows(start, end):
+        return source(start, end).select_extend(SQL("NULL").alias("amount"))
     return rows
 
 
