@@ -112,9 +112,8 @@ def _review_by_hand(db, postgres: bool) -> dict:
                                      f"WHERE occurred_at >= {p} AND occurred_at < {p}", (s, e))
         figures.update(buyers=buyers, orders=count, revenue=round(float(revenue or 0), 2))
         total, again = one(
-            f"SELECT COUNT(*), SUM(CASE WHEN n >= 2 OR (SELECT 1 FROM orders o2 WHERE o2.contact_id = b.cid "
-            f"AND o2.occurred_at < {p} LIMIT 1) IS NOT NULL THEN 1 ELSE 0 END) FROM (SELECT contact_id AS cid, COUNT(*) AS n FROM orders "
-            f"WHERE occurred_at >= {p} AND occurred_at < {p} GROUP BY contact_id) b", (s, s, e))
+            f"SELECT COUNT(*), SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) FROM (SELECT contact_id, COUNT(*) AS n "
+            f"FROM orders WHERE occurred_at >= {p} AND occurred_at < {p} GROUP BY contact_id) b", (s, e))
         figures["repurchase_rate"] = round(100.0 * (again or 0) / total, 1) if total else None
         figures["coupons"] = tuple(one(
             f"SELECT COUNT(*), SUM(CASE WHEN c.status = 'redeemed' THEN 1 ELSE 0 END) FROM coupon_codes c LEFT JOIN "

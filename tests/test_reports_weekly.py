@@ -50,8 +50,8 @@ def test_the_weeks_numbers_match_the_hand_made_data(week_data):
     assert (f["buyers"], f["orders"], f["revenue"]) == (3, 4, 120.0)
     # Active last week: a, b. Again this week: a. -> 50%.
     assert f["active"] == 3 and f["retention_rate"] == 50.0
-    # This week's buyers a (bought before), c (once), d (twice) -> 2 of 3.
-    assert f["repurchase_rate"] == 66.7 and p["repurchase_rate"] == 0.0
+    # This week's buyers a (once, bought last week too), c (once), d (twice) -> 1 of 3.
+    assert f["repurchase_rate"] == 33.3 and p["repurchase_rate"] == 0.0
     assert f["coupon_redemption"] is None and review.change("joins") == 1
     assert [d["joins"] for d in review.days] == [1, 0, 0, 1, 0, 0, 1]
     assert [d["orders"] for d in review.days] == [0, 1, 1, 1, 0, 0, 1]
@@ -79,17 +79,17 @@ def test_goals_of_the_week_take_pdca_notes(logged_in_editor, week_data, login_as
         goal = create_goal(name="复购率 60%", metric="repurchase_rate", target=60, period_start=WEEK,
                            period_end=WEEK + dt.timedelta(days=6))
     page = logged_in_editor.get(f"/reports/weekly?week={WEEK.isoformat()}").get_data(as_text=True)
-    assert "复购率 60%" in page and "66.7%" in page
+    assert "复购率 60%" in page and "33.3%" in page
     response = logged_in_editor.post(f"/reports/goals/{goal.id}/notes?week={WEEK.isoformat()}", data={
-        f"g{goal.id}-plan_note": "新客红包 to first buyers", f"g{goal.id}-outcome_note": "<b>66.7%</b>, above target",
+        f"g{goal.id}-plan_note": "新客红包 to first buyers", f"g{goal.id}-outcome_note": "<b>33.3%</b>, below target",
         f"g{goal.id}-next_note": "=cmd|' /C calc'!A0"})
     assert response.status_code == 302
     page = logged_in_editor.get(f"/reports/weekly?week={WEEK.isoformat()}").get_data(as_text=True)
-    assert "&lt;b&gt;66.7%&lt;/b&gt;" in page and "<b>66.7%</b>" not in page
+    assert "&lt;b&gt;33.3%&lt;/b&gt;" in page and "<b>33.3%</b>" not in page
     exported = logged_in_editor.get(f"/reports/weekly?week={WEEK.isoformat()}&export=csv")
     assert exported.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True).lstrip("\ufeff"))))
-    assert ["figure", "repurchase_rate", "66.7", "0.0", "66.7"] in rows
+    assert ["figure", "repurchase_rate", "33.3", "0.0", "33.3"] in rows
     assert ["next_note", "复购率 60%", "'=cmd|' /C calc'!A0", "", ""] in rows  # a formula stays text
     assert login_as("developer").post(f"/reports/goals/{goal.id}/notes", data={}).status_code == 403
     too_long = logged_in_editor.post(f"/reports/goals/{goal.id}/notes", data={f"g{goal.id}-plan_note": "x" * 5000})
