@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "ConfigField",
     "ContentLimits",
+    "CouponProvider",
     "Message",
     "PermanentError",
     "SendResult",
@@ -55,7 +56,8 @@ _LAZY = {
     "post_json": ("campaigner.channels.http", "post_json"),  # HTTP with the contract's error mapping
     "outbox_path": ("campaigner.channels.outbox", "outbox_path"),
     "append_to_outbox": ("campaigner.channels.outbox", "append_to_outbox"),
-    "unsubscribe_url": ("campaigner.unsubscribe", "unsubscribe_url"),  # the contact's signed opt-out link
+    "unsubscribe_url": ("campaigner.unsubscribe", "unsubscribe_url"),
+    "CouponProvider": ("campaigner.offers.providers", "CouponProvider"),  # shop plugins issuing codes  # the contact's signed opt-out link
 }
 
 

@@ -35,6 +35,8 @@ BLUEPRINTS = [
     ("campaigner.audience.views", "bp"),
     ("campaigner.deliveries.views", "bp"),
     ("campaigner.analytics.views", "bp"),
+    ("campaigner.offers.views", "bp"),
+    ("campaigner.reports.views", "bp"),
     ("campaigner.links.views", "bp"),
     ("campaigner.links.redirect", "bp"),  # the public /s/<code>
     ("campaigner.plugins_ui.views", "bp"),
@@ -51,6 +53,7 @@ NAVIGATION = [
     ("audience.index", _l("Audience")),
     ("deliveries.index", _l("Deliveries")),
     ("analytics.index", _l("Analytics")),
+    ("offers.index", _l("Offers")),
     ("plugins_ui.index", _l("Plugins")),
     ("settings_ui.index", _l("Settings")),
 ]

@@ -40,3 +40,14 @@ def delivery_event(event, delivery, details):
     the plugin's name and never affect the delivery. Implementations run in
     the sending worker: keep them quick and enqueue slow work.
     """
+
+
+@hookspec
+def register_coupon_providers(register):
+    """Let a shop system (有赞, 微盟, WeChat Pay vouchers) issue and redeem coupon codes: call
+    ``register(provider)`` with a `campaigner.CouponProvider`.
+
+    A batch naming the provider keeps its stock and per-contact limit here and
+    asks the provider for each code as a delivery claims a slot; a redemption
+    recorded here is passed on with ``provider.redeem``.
+    """

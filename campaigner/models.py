@@ -8,7 +8,8 @@ from campaigner.content.models import MODELS as content
 from campaigner.deliveries.models import MODELS as deliveries
 from campaigner.links.models import MODELS as links
 from campaigner.analytics.models import MODELS as analytics
+from campaigner.offers.models import MODELS as offers
 from campaigner.settings_store import MODELS as stored_settings
 
-ALL_MODELS = [*accounts, *audit, *audience, *content, *campaigns, *calendars, *deliveries, *links, *analytics,
+ALL_MODELS = [*accounts, *audit, *audience, *content, *campaigns, *calendars, *deliveries, *links, *analytics, *offers,
               *stored_settings]

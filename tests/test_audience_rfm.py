@@ -2,15 +2,15 @@
 
 By hand, over the eight contacts with orders:
 
-    contact  R (days)  F  M      recent<33.5  frequent>1.5  high>100  class
-    anna       1       3  600    yes          yes           yes       A
-    ben        2       1  150    yes          no            yes       B
-    chen      60       3  300    no           yes           yes       C
-    dai       90       1  400    no           no            yes       D
-    emma       3       3   50    yes          yes           no        E
-    fang       7       1   30    yes          no            no        F
-    gao      100       2   25    no           yes           no        G
-    hui      200       1    5    no           no            no        H
+    contact  R (days)  F  M      recent<33.5  frequent>1.5  high>100  class (the seeds' letters)
+    anna       1       3  600    yes          yes           yes       A 近高高
+    ben        2       1  150    yes          no            yes       C 近低高
+    chen      60       3  300    no           yes           yes       E 久高高
+    dai       90       1  400    no           no            yes       G 久低高
+    emma       3       3   50    yes          yes           no        B 近高低
+    fang       7       1   30    yes          no            no        D 近低低
+    gao      100       2   25    no           yes           no        F 久高低
+    hui      200       1    5    no           no            no        H 久低低
 
 Medians: R (7+60)/2 = 33.5 days, F (1+2)/2 = 1.5 orders, M (50+150)/2 = 100.
 GMV 1560; 80% is 1248: anna 600 + dai 400 = 1000 < 1248, + chen 300 = 1300 -> super users anna, dai, chen.
@@ -28,7 +28,7 @@ from campaigner.audience.services import contact_tag_keys
 from campaigner.db import database
 from tests.fixtures_audience import NOW, day, rfm_orders  # noqa: F401
 
-EXPECTED = {"anna": "A", "ben": "B", "chen": "C", "dai": "D", "emma": "E", "fang": "F", "gao": "G", "hui": "H"}
+EXPECTED = {"anna": "A", "ben": "C", "chen": "E", "dai": "G", "emma": "B", "fang": "D", "gao": "F", "hui": "H"}
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_classes_and_super_users_match_the_hand_computed_fixture(db, rfm_orders)
     assert {k: v["contacts"] for k, v in report["classes"].items()} == dict.fromkeys("ABCDEFGH", 1)
     assert report["classes"]["A"]["gmv"] == "600.00"
     assert report["classes"]["A"]["share"] == pytest.approx(600 / 1560)
-    assert report["classes"]["D"]["share"] == pytest.approx(400 / 1560)
+    assert report["classes"]["G"]["share"] == pytest.approx(400 / 1560)  # dai
     assert report["super_users"] == {"contacts": 3, "gmv": "1300.00", "share": pytest.approx(1300 / 1560),
                                      "contact_share": pytest.approx(3 / 8)}
 
@@ -64,7 +64,7 @@ def test_configured_thresholds_replace_the_medians(db, rfm_orders):
     rfm.recompute_rfm(NOW)
     tags = tags_of(rfm_orders)
     got = {name: [t for t in tags[name] if t.startswith("rfm:")][0][-1] for name in EXPECTED}
-    assert got == {"anna": "A", "ben": "F", "chen": "C", "dai": "D", "emma": "E", "fang": "F",
+    assert got == {"anna": "A", "ben": "D", "chen": "E", "dai": "G", "emma": "B", "fang": "D",
                    "gao": "H", "hui": "H"}
 
 
@@ -76,7 +76,7 @@ def test_a_new_order_moves_a_contact_and_the_timeline_says_so(db, rfm_orders):
     # hui comes back: a recent large order makes hui recent and high-spending (still one... now two orders).
     Order.create(contact=hui, amount=Decimal("1000.00"), occurred_at=day(0), source="test")
     report = rfm.recompute_rfm(NOW)
-    assert contact_tag_keys(hui)[0] in {"rfm:A", "rfm:B"}
+    assert contact_tag_keys(hui)[0] in {"rfm:A", "rfm:C"}  # recent and high spend
     assert "rfm:H" not in contact_tag_keys(hui)
     assert report["changed"] >= 1
     entry = next(e for e in contact_timeline(hui) if e.kind == "rfm")
@@ -114,13 +114,13 @@ def test_ops_sees_class_sizes_and_gmv_share_and_recomputes(app, logged_in_ops, r
     assert logged_in_ops.post("/audience/rfm", data={"what": "recompute"}).status_code == 302
     page = logged_in_ops.get("/audience/rfm").get_data(as_text=True)
     assert "38.5%" in page  # class A: 600 of 1560
-    assert "重要价值" in page and "super" in page.lower()
+    assert "近高高" in page and "super" in page.lower()
     # The page computes at the real clock: a threshold of 100,000 days makes every fixture order recent.
     saved = logged_in_ops.post("/audience/rfm", data={"what": "thresholds", "recency_days": "100000",
                                                       "frequency": "2", "monetary": "200"})
     assert saved.status_code == 302
     with database.connection_context():
-        assert contact_tag_keys(rfm_orders["ben"]) == ["rfm:F"]  # recent, 1 order (not > 2), 150 (not > 200)
+        assert contact_tag_keys(rfm_orders["ben"]) == ["rfm:D"]  # recent, 1 order (not > 2), 150 (not > 200): 近低低
         assert contact_tag_keys(rfm_orders["anna"]) == ["rfm:A", "super-user"]
 
 

@@ -15,8 +15,13 @@ METRIC_LABELS = {
     "conversions": _l("Conversions (orders attributed to clicks)"),
     "revenue": _l("Revenue from conversions"),
     "unique_clicks": _l("Unique clicks"),
+    "net_growth": _l("Net contact growth (joins minus losses)"),
+    "retention_rate": _l("Retention rate (% of last period's active contacts active again)"),
+    "repurchase_rate": _l("Repurchase rate (% of buyers who bought twice or more)"),
+    "coupon_redemption": _l("Coupon redemption (% of issued codes redeemed)"),
 }
-PERCENT_METRICS = ("active_rate", "interaction_rate", "conversions_growth")
+PERCENT_METRICS = ("active_rate", "interaction_rate", "conversions_growth", "retention_rate", "repurchase_rate",
+                   "coupon_redemption")
 
 
 class ChannelCostForm(FlaskForm):

@@ -7,7 +7,9 @@ from campaigner.accounts.models import User
 from campaigner.db import BaseModel, utcnow
 
 # metric -> how progress is measured (see analytics.services.kpi_value)
-KPI_METRICS = ("active_rate", "interaction_rate", "conversions_growth", "conversions", "revenue", "unique_clicks")
+KPI_METRICS = ("active_rate", "interaction_rate", "conversions_growth", "conversions", "revenue", "unique_clicks",
+               # the seeds' numbers, computed in campaigner.reports.kpis
+               "net_growth", "retention_rate", "repurchase_rate", "coupon_redemption")
 
 
 class ChannelCost(BaseModel):
@@ -23,10 +25,10 @@ class ChannelCost(BaseModel):
 
 
 class RfmSnapshot(BaseModel):
-    """How many contacts carried an RFM class (or the super-user tag) on one day."""
+    """How many contacts carried an RFM class (or the super-user tag, a fan tier, a lifecycle stage) on one day."""
 
     day = peewee.DateField()
-    segment = peewee.CharField()  # "A".."H" or "super-user"
+    segment = peewee.CharField()  # "A".."H", "super-user", "fan:iron"…, "lifecycle:new"…
     size = peewee.IntegerField(default=0)
     taken_at = peewee.DateTimeField(default=utcnow)
 
@@ -45,6 +47,10 @@ class KpiGoal(BaseModel):
     period_end = peewee.DateField()
     created_by = peewee.ForeignKeyField(User, null=True, backref="+", on_delete="SET NULL")
     created_at = peewee.DateTimeField(default=utcnow)
+    # The period's PDCA review: what was planned, what happened, what changes next period.
+    plan_note = peewee.TextField(default="")
+    outcome_note = peewee.TextField(default="")
+    next_note = peewee.TextField(default="")
 
     class Meta:
         table_name = "kpi_goals"

@@ -24,6 +24,7 @@ from campaigner.campaigns.models import Campaign
 from campaigner.db import utcnow
 from campaigner.deliveries.models import Delivery
 from campaigner.links.models import Click, Conversion, ShortLink
+from campaigner.reports import kpis as report_kpis
 
 SOURCE = "campaign"  # the deliveries' source_type the campaign engine writes
 ATTEMPTED = ("sent", "failed", "unknown")
@@ -338,6 +339,8 @@ def kpi_value(metric: str, start_day: dt.date, end_day: dt.date, tz: str) -> flo
         p_start, p_end = utc_bounds(start_day - dt.timedelta(days=length), start_day - dt.timedelta(days=1), tz)
         before = Conversion.select().where(Conversion.at >= p_start, Conversion.at < p_end).count()
         return None if not before else round(100.0 * (now - before) / before, 1)
+    if metric in report_kpis.REPORT_METRICS:
+        return report_kpis.metric_value(metric, start, end)
     raise ValueError(f"unknown KPI metric {metric!r}")
 
 

@@ -31,6 +31,7 @@ API_MODULES = [
     "campaigner.api.links",
     "campaigner.api.analytics",
     "campaigner.api.audience",
+    "campaigner.api.offers",
 ]
 
 

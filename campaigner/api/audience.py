@@ -16,6 +16,8 @@ from campaigner.audience.timeline import contact_timeline
 from campaigner.audit import record_audit
 from campaigner.db import database
 from campaigner.permissions import requires
+from campaigner.offers.coupons import OfferError
+from campaigner.offers.coupons import redeem as redeem_coupon
 
 MAX_PER_PAGE = 200
 MAX_BULK = 1000
@@ -629,9 +631,12 @@ def _order_row(item) -> dict:
     order_id = item.get("order_id")
     if order_id is not None and not isinstance(order_id, (str, int)):
         raise ApiError("order_id is text", 422, field="order_id")
+    coupon = item.get("coupon")
+    if coupon is not None and not isinstance(coupon, str):
+        raise ApiError("coupon is a code (text)", 422, field="coupon")
     return {"contact": contact.id, "amount": amount, "occurred_at": occurred_at,
             "external_id": str(order_id)[:255] if order_id not in (None, "") else None,
-            "source": str(item.get("source") or "api")[:255]}
+            "source": str(item.get("source") or "api")[:255], "coupon": coupon or None}
 
 
 @bp.route("/orders", methods=["POST"])
@@ -653,6 +658,7 @@ def orders_create():
                 occurred_at: {type: string, format: date-time}
                 order_id: {type: string}
                 source: {type: string}
+                coupon: {type: string, description: "a coupon code the order used: redeemed with it"}
                 orders: {type: array, items: {type: object}}
       responses:
         201: {description: The orders recorded}
@@ -681,9 +687,15 @@ def orders_create():
     created = []
     with database.atomic():
         for row in rows:
+            coupon = row.pop("coupon")
             if row["external_id"] in existing:
                 continue
             created.append(Order.create(**row))
+            if coupon:  # the order used a code: it counts for the campaign the code went out with
+                try:
+                    redeem_coupon(coupon, order=created[-1])
+                except OfferError as exc:
+                    raise ApiError(str(exc), 422, field="coupon") from None
     return jsonify({"created": [order_json(o) for o in created],
                     "skipped_existing": len(rows) - len(created)}), 201
 

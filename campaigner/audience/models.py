@@ -18,7 +18,7 @@ class Contact(BaseModel):
     openid = peewee.CharField(null=True, index=True)
     timezone = peewee.CharField(null=True)  # None: the instance's TIMEZONE
     attributes = JSONField(default=dict)
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)  # the join: cohorts and growth read by it
     updated_at = peewee.DateTimeField(default=utcnow)
 
     def __str__(self) -> str:
@@ -111,7 +111,11 @@ class Order(BaseModel):
 
     class Meta:
         table_name = "orders"
-        indexes = ((("contact", "occurred_at"), False),)
+        indexes = (
+            (("contact", "occurred_at"), False),
+            # A week's buyers, orders and revenue read from the index alone (reports.kpis, the weekly review).
+            (("occurred_at", "contact", "amount"), False),
+        )
 
 
 class ContactEvent(BaseModel):

@@ -8,18 +8,21 @@ For every contact with at least one order:
 
 Each threshold is configurable; by default it is the median over the contacts with
 orders (so a contact exactly at the median counts as low, and "more than the median
-of 1 order" means two or more). The eight combinations are the classes, ordered as the
-usual 重要/一般 × 价值/发展/保持/挽留 grid, spend first:
+of 1 order" means two or more). The eight combinations are the classes, lettered as
+the seeds' table writes them: recency first (近 recent / 久 long ago), then frequency,
+then monetary (高 high / 低 low):
 
-    class  R F M   meaning
-    A      1 1 1   重要价值  recent, frequent, high spend (the best)
-    B      1 0 1   重要发展  recent, infrequent, high spend
-    C      0 1 1   重要保持  lapsed, frequent, high spend
-    D      0 0 1   重要挽留  lapsed, infrequent, high spend
-    E      1 1 0   一般价值  recent, frequent, low spend
-    F      1 0 0   一般发展  recent, infrequent, low spend
-    G      0 1 0   一般保持  lapsed, frequent, low spend
-    H      0 0 0   一般挽留  lapsed, infrequent, low spend
+    class  R F M   seed
+    A      1 1 1   近高高  recent, frequent, high spend (the best)
+    B      1 1 0   近高低  recent, frequent, low spend
+    C      1 0 1   近低高  recent, infrequent, high spend
+    D      1 0 0   近低低  recent, infrequent, low spend
+    E      0 1 1   久高高  lapsed, frequent, high spend
+    F      0 1 0   久高低  lapsed, frequent, low spend
+    G      0 0 1   久低高  lapsed, infrequent, high spend
+    H      0 0 0   久低低  lapsed, infrequent, low spend
+
+(Before migration 0010 the letters ranked spend first; it moved every tag and snapshot.)
 
 Super users are the smallest set of contacts bringing at least 80% of GMV: contacts by
 total spend, largest first (ties by id), until the running total reaches 80%.
@@ -34,17 +37,17 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import peewee
 
-from campaigner.audience.models import ContactEvent, ContactTag, Order, Tag
-from campaigner.audience.services import ensure_tags
+from campaigner.audience.computed_tags import replace_computed_tags
+from campaigner.audience.models import Order
 from campaigner.db import database, utcnow
 from campaigner.settings_store import get_value, set_value
 
-CLASSES = {  # (recent, frequent, high spend) -> class
-    (True, True, True): "A", (True, False, True): "B", (False, True, True): "C", (False, False, True): "D",
-    (True, True, False): "E", (True, False, False): "F", (False, True, False): "G", (False, False, False): "H",
+CLASSES = {  # (recent, frequent, high spend) -> class, in the seeds' order
+    (True, True, True): "A", (True, True, False): "B", (True, False, True): "C", (True, False, False): "D",
+    (False, True, True): "E", (False, True, False): "F", (False, False, True): "G", (False, False, False): "H",
 }
-CLASS_NAMES = {"A": "重要价值", "B": "重要发展", "C": "重要保持", "D": "重要挽留",
-               "E": "一般价值", "F": "一般发展", "G": "一般保持", "H": "一般挽留"}
+CLASS_NAMES = {"A": "近高高", "B": "近高低", "C": "近低高", "D": "近低低",
+               "E": "久高高", "F": "久高低", "G": "久低高", "H": "久低低"}
 SUPER_USER_TAG = "super-user"
 SUPER_USER_SHARE = Decimal("0.8")
 THRESHOLDS_KEY = "audience.rfm.thresholds"
@@ -64,6 +67,14 @@ class ContactRfm:
 def class_tag(letter: str) -> str:
     """The tag key of an RFM class letter ("A" -> "rfm:A")."""
     return f"rfm:{letter}"
+
+
+def for_people(value) -> str:
+    """A threshold as a person reads it: 39.5399 -> "40", 1.5 -> "1.5", 88.333 -> "88"."""
+    number = float(value)
+    places = 0 if abs(number) >= 10 else 1 if abs(number) >= 1 else 2
+    text = f"{round(number, places):.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def configured_thresholds() -> dict:
@@ -157,37 +168,8 @@ def recompute_rfm(now: dt.datetime | None = None) -> dict:
 
     keys = [class_tag(letter) for letter in CLASSES.values()] + [SUPER_USER_TAG]
     with database.atomic():
-        tags = ensure_tags(keys)
-        key_of = {tag.id: key for key, tag in tags.items()}
-        current: dict[int, set[str]] = {}
-        for tag_id, contact_id in (ContactTag.select(ContactTag.tag, ContactTag.contact)
-                                   .where(ContactTag.tag.in_(list(key_of))).tuples()):
-            current.setdefault(contact_id, set()).add(key_of[tag_id])
-        added, removed, events = [], [], []
-        for contact_id in sorted(set(wanted) | set(current)):
-            new, old = wanted.get(contact_id, set()), current.get(contact_id, set())
-            if new == old:
-                continue
-            added += [(tags[k].id, contact_id) for k in sorted(new - old)]
-            removed += [(tags[k].id, contact_id) for k in sorted(old - new)]
-            summary = ", ".join([f"+{k}" for k in sorted(new - old)] + [f"-{k}" for k in sorted(old - new)])
-            events.append({"contact": contact_id, "at": now, "kind": "rfm", "summary": summary,
-                           "details": {"added": sorted(new - old), "removed": sorted(old - new)}})
-        by_tag: dict[int, list[int]] = {}
-        for tag_id, contact_id in removed:
-            by_tag.setdefault(tag_id, []).append(contact_id)
-        for tag_id, contacts in by_tag.items():
-            for chunk in _chunks(contacts, 500):
-                ContactTag.delete().where(ContactTag.tag == tag_id, ContactTag.contact.in_(chunk)).execute()
-        rows_to_add = [{"tag": t, "contact": c, "added_at": now, "source": "rfm"} for t, c in added]
-        for chunk in _chunks(rows_to_add, 1000):
-            ContactTag.insert_many(chunk).on_conflict_ignore().execute()
-        for chunk in _chunks(events, 500):
-            ContactEvent.insert_many(chunk).execute()
-        for key, tag in tags.items():
-            size = ContactTag.select().where(ContactTag.tag == tag.id).count()
-            Tag.update(size=size).where(Tag.id == tag.id).execute()
-        report = _report(rows, used, supers, now, changed=len(events))
+        changed = replace_computed_tags(keys, wanted, now, source="rfm", event_kind="rfm")
+        report = _report(rows, used, supers, now, changed=changed)
         set_value(REPORT_KEY, report)
     return report
 
@@ -218,8 +200,3 @@ def _report(rows: list[ContactRfm], used: dict, supers: set[int], now: dt.dateti
 def last_report() -> dict | None:
     """The report of the last recompute (None before the first)."""
     return get_value(REPORT_KEY)
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

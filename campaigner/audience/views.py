@@ -35,7 +35,7 @@ def _context():
     user = current_user
     return {"can_manage": can(user, "audience.write"),
             "can_write_segments": can(user, "audience.write"),
-            "rfm_names": rfm.CLASS_NAMES}
+            "rfm_names": rfm.CLASS_NAMES, "for_people": rfm.for_people}
 
 
 def _channels() -> list[str]:

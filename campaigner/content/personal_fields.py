@@ -24,7 +24,7 @@ from campaigner.settings_store import get_value, set_value
 
 SETTING = "content.attribute_fields"
 # Filled by the delivery engine and the channels at send time, for every contact.
-CONTEXT_FIELDS = ("unsubscribe_url",)
+CONTEXT_FIELDS = ("unsubscribe_url", "coupon")  # coupon: campaigner.offers.coupons
 FIELD_NAME = re.compile(r"^[A-Za-z_][\w.]{0,63}$")
 
 

@@ -48,6 +48,7 @@ from campaigner.db import database, is_postgres, utcnow, write_transaction
 from campaigner.deliveries import policy, reservations
 from campaigner.deliveries.models import WAITING, Delivery, DeliveryClaim, DeliveryEvent, RateWindow, shown_status
 from campaigner.deliveries.sender import SendTimeout, send_messages
+from campaigner.offers.coupons import with_coupon
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +490,7 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
                                                    "address": address},
                                   unsubscribe_url=partial(unsubscribe_url, contact, channel.name, delivery_id,
                                                           settings=settings))
+            contact = with_coupon(campaign, content, contact, delivery_id, now)  # {{ coupon }}: one code reserved
             linked = content_with_short_links(content, delivery_id=delivery_id, campaign_id=campaign.id,
                                               channel=channel.name)
             message = channel.render(linked, contact, context)
