@@ -28,6 +28,9 @@ BLUEPRINTS = [
     ("campaigner.campaigns.views", "bp"),
     ("campaigner.audience.views", "bp"),
     ("campaigner.deliveries.views", "bp"),
+    ("campaigner.inbound.views", "bp"),
+    ("campaigner.inbound.views", "hooks"),  # the public /hooks/<provider>/<account>, verified by each receiver
+    ("campaigner.wecom.views", "bp"),
     ("campaigner.analytics.views", "bp"),
     ("campaigner.links.views", "bp"),
     ("campaigner.links.redirect", "bp"),  # the public /s/<code>
@@ -44,6 +47,7 @@ NAVIGATION = [
     ("campaigns.index", _l("Campaigns"), ()),
     ("audience.index", _l("Audience"), ()),
     ("deliveries.index", _l("Deliveries"), ()),
+    ("wecom.staff_list", _l("WeCom"), ()),
     ("analytics.index", _l("Analytics"), ()),
     ("plugins_ui.index", _l("Plugins"), ("developer", "ops")),
     ("settings_ui.index", _l("Settings"), ()),
@@ -88,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     # The API authenticates each request with a Bearer token, not a cookie. Flask-WTF takes a string
     # as a view's dotted path, so the blueprint object itself is what exempts every API view.
     csrf.exempt(app.blueprints["api"])
+    csrf.exempt(app.blueprints["inbound_hooks"])  # providers sign their callbacks; each receiver checks that
 
     _init_access_control(app)
     _init_errors(app)

@@ -40,3 +40,25 @@ def delivery_event(event, delivery, details):
     the plugin's name and never affect the delivery. Implementations run in
     the sending worker: keep them quick and enqueue slow work.
     """
+
+
+@hookspec
+def register_inbound_receivers(register):
+    """Register inbound receivers: call ``register(receiver)`` with a `campaigner.InboundReceiver` instance.
+
+    A receiver answers callbacks at ``/hooks/<receiver.provider>/<account>``: it checks and parses
+    each request into `campaigner.Received` events, which the core writes to the inbound ledger
+    before answering; a worker later calls ``receiver.process(event)`` once per stored event.
+    """
+
+
+@hookspec
+def contact_event(event):
+    """React to something a contact did: ``event`` is a `campaigner.events.models.Event` row.
+
+    ``event.kind`` is one of joined, left, joined_group, left_group, tag_added, tag_removed,
+    order_placed, link_clicked, replied; ``event.contact_id``, ``event.staff``, ``event.group``,
+    ``event.source`` and ``event.details`` say who, where and how. Called after the change that
+    recorded it committed; every implementation runs even when another raises. Runs in the worker
+    or request that recorded it: keep it quick and enqueue slow work.
+    """

@@ -81,6 +81,7 @@ class PluginManager:
     hook_failures: deque = field(default_factory=lambda: deque(maxlen=100))
     _channels: dict | None = None
     _channel_plugins: dict = field(default_factory=dict)
+    _receivers: dict | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # worker threads ask for channels at once
 
     @property
@@ -154,6 +155,41 @@ class PluginManager:
                 found[name] = self.configured_channel(name)
             except Exception:  # noqa: BLE001 - an unconfigured channel still previews with its defaults
                 found[name] = channel
+        return found
+
+    # ------------------------------------------------------------ inbound receivers
+
+    def receivers(self) -> dict:
+        """Every registered inbound receiver by provider name (collected once)."""
+        with self._lock:
+            if self._receivers is None:
+                self._receivers = self._collect_receivers()
+        return self._receivers
+
+    def _collect_receivers(self) -> dict:
+        from campaigner.inbound.receivers import InboundReceiver
+
+        found: dict = {}
+        for impl in _call_order(self.pm.hook.register_inbound_receivers):
+            def register(receiver, _plugin=impl.plugin_name):
+                name = getattr(receiver, "provider", "")
+                if not isinstance(receiver, InboundReceiver):
+                    problem = f"register() takes a campaigner.InboundReceiver, not {type(receiver).__name__}"
+                elif not name or not name.isascii() or not name.replace("_", "").isalnum():
+                    problem = f"receiver provider {name!r} must be ASCII letters, digits and underscores"
+                elif name in found:
+                    problem = f"receiver {name!r} ignored: another plugin registered one of that name"
+                else:
+                    found[name] = receiver
+                    return
+                log.error("plugin %s: %s", _plugin, problem)
+                self.load_errors[_plugin] = problem
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is listed, not fatal
+                log.exception("plugin %s failed to register its receivers", impl.plugin_name)
+                self.load_errors[impl.plugin_name] = f"register_inbound_receivers: {type(exc).__name__}: {exc}"
         return found
 
     # ------------------------------------------------------------ events

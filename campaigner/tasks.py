@@ -7,3 +7,5 @@ import campaigner.links.tasks  # noqa: F401
 import campaigner.deliveries.tasks  # noqa: F401
 import campaigner.analytics.tasks  # noqa: F401
 import campaigner.audience.tasks  # noqa: F401
+import campaigner.inbound.tasks  # noqa: F401
+import campaigner.wecom.tasks  # noqa: F401
