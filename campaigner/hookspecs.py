@@ -31,7 +31,9 @@ def register_blueprints(register):
 
 @hookspec
 def delivery_event(event, delivery, details):
-    """React to a delivery event: ``event`` is one of sent, failed, clicked, opted_out.
+    """React to a delivery event: ``event`` is one of sent, delivered, failed, clicked, opted_out.
+
+    ``delivered`` (and ``failed`` with ``details["receipt"]``) come from a provider's delivery receipt.
 
     ``delivery`` is the `Delivery` row (None when the event has no delivery,
     e.g. an opt-out from a test message); ``details`` is a dict (error,

@@ -30,7 +30,7 @@ from campaigner.channels import Channel, ConfigError, UnknownChannel
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "campaigner"
-DELIVERY_EVENTS = ("sent", "failed", "clicked", "opted_out")
+DELIVERY_EVENTS = ("sent", "delivered", "failed", "clicked", "opted_out")
 BUNDLED_PLUGINS_PACKAGE = "campaigner_plugins"
 
 

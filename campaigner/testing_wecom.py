@@ -31,7 +31,8 @@ carries ``errcode``/``errmsg``):
   notice, member_list: [{userid, type (1 staff, 2 external), join_time, join_scene, unionid}], admin_list}}``;
   40050 unknown chat.
 - ``POST externalcontact/get_corp_tag_list`` -> ``{tag_group: [{group_id, group_name, tag: [{id, name}]}]}``
-- ``POST externalcontact/mark_tag {userid, external_userid, add_tag, remove_tag}``
+- ``POST externalcontact/mark_tag {userid, external_userid, add_tag, remove_tag}``; 301002 unknown tag id.
+- ``POST externalcontact/add_msg_template {chat_type, external_userid, sender, text}`` -> ``{msgid, fail_list}``
 
 `fail_next(n, errcode)` makes the next n API calls (not gettoken) answer that error — 45009 is
 WeCom's rate limit. `calls` records every request. The fake's clock is the real one.
@@ -100,6 +101,7 @@ class FakeWecom:
         self.customers: dict[str, _Customer] = {}
         self.groups: dict[str, dict] = {}
         self.tag_groups: list[dict] = []
+        self.templates: list[dict] = []  # mass-message tasks created (staff confirm them in WeCom)
         self.calls: list[WecomCall] = []
         self.token_fetches = 0
         self._tokens: dict[str, float] = {}  # token -> expires (monotonic)
@@ -334,6 +336,15 @@ class FakeWecom:
         follow["tag_id"] = tags
         return {"errcode": 0, "errmsg": "ok"}
 
+    def _add_msg_template(self, params, body):
+        targets = body.get("external_userid") or []
+        if body.get("sender") and body["sender"] not in self.staff:
+            return self._error(60111)
+        if any(t not in self.customers for t in targets):
+            return self._error(40096)
+        self.templates.append(body)
+        return {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": f"msg{len(self.templates)}"}
+
 
 ROUTES = {
     "externalcontact/get_follow_user_list": FakeWecom._follow_users,
@@ -344,6 +355,7 @@ ROUTES = {
     "externalcontact/groupchat/get": FakeWecom._group_get,
     "externalcontact/get_corp_tag_list": FakeWecom._tag_list,
     "externalcontact/mark_tag": FakeWecom._mark_tag,
+    "externalcontact/add_msg_template": FakeWecom._add_msg_template,
 }
 
 

@@ -372,3 +372,18 @@ def wecom_tag_changes(contact_id: int, account: str, added: list[str], removed: 
     links = {key: wecom_id for wecom_id, key in WecomTag.select(WecomTag.wecom_id, Tag.key).join(Tag)
              .where(WecomTag.account == account).tuples()}
     return [links[k] for k in added if k in links], [links[k] for k in removed if k in links]
+
+
+def identity_of(contact) -> dict | None:
+    """A contact's WeCom identity for sending: {account, external_userid, staff} (its newest current owner), or None."""
+    contact_id = getattr(contact, "id", contact)
+    if not contact_id:
+        return None
+    row = (ContactOwner.select(ContactOwner, Staff, WecomCustomer.external_userid)
+           .join(Staff).switch(ContactOwner)
+           .join(WecomCustomer, on=((WecomCustomer.contact == ContactOwner.contact) & (WecomCustomer.account == Staff.account)))
+           .where(ContactOwner.contact == contact_id, ContactOwner.removed_at.is_null())
+           .order_by(ContactOwner.added_at.desc()).objects().first())
+    if row is None:
+        return None
+    return {"account": row.staff.account, "external_userid": row.external_userid, "staff": row.staff.userid}
