@@ -71,12 +71,12 @@ def record_inbound_event(provider: str, kind: str, dedupe_key: str, payload: dic
     return bool(inserted)
 
 
-def accept_callback(provider: str, request: InboundRequest) -> tuple[Reply, int]:
+def accept_callback(receiver, request: InboundRequest) -> tuple[Reply, int]:
     """Check a callback with its receiver and store its events; return the answer and how many were new.
 
-    Raises `InboundRejected` (nothing stored) or `UnknownProvider`.
+    Raises `InboundRejected` (nothing stored).
     """
-    receiver = receiver_for(provider)
+    provider = receiver.provider
     try:
         if request.method == "GET":
             return receiver.verify(request), 0
@@ -193,7 +193,7 @@ def process_pending(max_batches: int | None = None, batch: int = BATCH) -> Proce
 def sweep_inbound(now: dt.datetime | None = None) -> tuple[int, int]:
     """Make events a killed worker held pending again; return (released, due) — due > 0 means queue processing."""
     now = now or utcnow()
-    released = (InboundEvent.update(status="pending", claim=None, lease_until=None, due_at=now,
+    released = (InboundEvent.update(status="pending", claim=None, lease_until=None, due_at=min(now, utcnow()),
                                     error="the worker processing it stopped; processed again")
                 .where(InboundEvent.status == "processing", InboundEvent.lease_until < now).execute())
     if released:

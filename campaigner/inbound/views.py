@@ -1,7 +1,7 @@
 """Inbound callbacks (``/hooks/<provider>/<account>``, public, verified by each receiver) and the ops' inbound log."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -34,17 +34,14 @@ def _body(limit: int) -> bytes:
 @public
 def callback(provider: str, account: str):
     """A provider's callback: checked by its receiver, stored, then acknowledged."""
-    try:
-        receiver = services.receiver_for(provider)
-    except services.UnknownProvider:
-        abort(404)
+    receiver = current_app.extensions["campaigner"].plugins.receivers().get(provider) or abort(404)
     if len(account) > 64 or not account.replace("_", "").replace("-", "").isalnum():
         abort(404)
     inbound = InboundRequest(account=account, method=request.method, args=request.args.to_dict(),
                              headers={k: v for k, v in request.headers.items()},
                              body=_body(receiver.max_body) if request.method == "POST" else b"")
     try:
-        reply, new = services.accept_callback(provider, inbound)
+        reply, new = services.accept_callback(receiver, inbound)
     except InboundRejected as exc:
         return Response(exc.reason, status=exc.status, mimetype="text/plain")
     if new:
@@ -59,8 +56,6 @@ def index():
     before = request.args.get("before", "")
     before = int(before) if before.isdigit() else None
     rows, next_cursor = services.log_page(filters, before=before) if not errors else ([], None)
-    from flask import current_app
-
     providers = sorted(current_app.extensions["campaigner"].plugins.receivers())
     return render_page("inbound/index.html", block="log", rows=rows, next_cursor=next_cursor, filters=filters,
                        errors=errors, before=before, providers=providers, statuses=STATUSES,
