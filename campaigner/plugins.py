@@ -441,9 +441,12 @@ def plugin_report(manager: PluginManager, check_config: bool = True) -> dict:
                 row.update(config_valid=not problems, config_errors=problems)
             row["config_from_environment"] = sorted(environment_config(channel, manager.settings))
         channel_rows.append(row)
+    receivers = [{**receiver.describe(), "url": f"/hooks/{name}/<account>"}
+                 for name, receiver in sorted(manager.receivers().items())]
     errors = [{"plugin": name, "error": error} for name, error in manager.load_errors.items()]
     try:
         failures = recent_hook_failures()
     except Exception:  # noqa: BLE001 - no database: this process's own failures still show
         failures = [{"plugin": f.plugin, "hook": f.hook, "error": f.error, "at": None} for f in manager.hook_failures]
-    return {"plugins": plugins, "channels": channel_rows, "errors": errors, "hook_failures": failures}
+    return {"plugins": plugins, "channels": channel_rows, "receivers": receivers, "errors": errors,
+            "hook_failures": failures}

@@ -205,7 +205,7 @@ def test_campaigner_plugins_lists_plugins_hooks_channels_and_config_status(runne
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     plugins = {p["name"]: p for p in report["plugins"]}
-    assert plugins["campaigner_sms"]["hooks"] == ["register_channels"]
+    assert plugins["campaigner_sms"]["hooks"] == ["register_channels", "register_inbound_receivers"]
     assert plugins["campaigner_sms"]["channels"] == ["sms"]
     channels = {c["name"]: c for c in report["channels"]}
     assert channels["miniprogram"]["config_valid"] is True
