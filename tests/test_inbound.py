@@ -158,6 +158,7 @@ def _lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_worker_sigkilled_while_processing_loses_no_event(app, tmp_path, backend):
     """300 events; a real worker process is SIGKILLed mid-batch; after the lease and a restart all are processed once."""
