@@ -178,7 +178,7 @@ def test_delivery_event_every_implementation_runs_even_when_one_raises(app_with_
 
 def test_unknown_delivery_event_is_refused(plugins):
     with pytest.raises(ValueError, match="unknown delivery event"):
-        plugins.emit_delivery_event("delivered", None, {})
+        plugins.emit_delivery_event("bounced", None, {})
 
 
 def test_configured_channel_applies_database_then_environment(app, plugins, configure_channel, monkeypatch):
