@@ -17,6 +17,7 @@ BENCHMARKS = {
     "redirect": "redirect",
     "calendar": "calendar",
     "content": "content",
+    "inbound": "inbound",
 }
 
 
