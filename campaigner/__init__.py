@@ -53,6 +53,7 @@ __all__ = [
     "stored_value",
     "WecomApiError",
     "WecomClient",
+    "apply_wecom_add_callbacks",
     "apply_wecom_callback",
     "decode_wecom_callback",
     "verify_wecom_url",
@@ -105,6 +106,7 @@ _LAZY = {
     "verify_wecom_url": ("campaigner.wecom.callbacks", "verify_url"),
     "decode_wecom_callback": ("campaigner.wecom.callbacks", "decode_callback"),
     "apply_wecom_callback": ("campaigner.wecom.callbacks", "apply_callback"),
+    "apply_wecom_add_callbacks": ("campaigner.wecom.callbacks", "apply_add_callbacks"),
 }
 
 

@@ -74,3 +74,29 @@ def contact_events(contact, limit: int = 100) -> list[Event]:
     contact_id = getattr(contact, "id", contact)
     return list(Event.select().where(Event.contact == contact_id).order_by(Event.at.desc(), Event.id.desc())
                 .limit(limit))
+
+
+def record_events(rows: list[dict]) -> int:
+    """Store many events at once (the bulk form of `record_event`, for a burst of callbacks); return how many.
+
+    Each row has kind, contact, at, source and optionally staff, group, details. They are
+    announced like `record_event`'s: after the caller's commit inside `collect_events`.
+    """
+    if not rows:
+        return 0
+    for row in rows:
+        if row["kind"] not in EVENT_KINDS:
+            raise UnknownEventKind(f"unknown event kind {row['kind']!r}")
+    ids = []
+    for start in range(0, len(rows), 200):
+        ids += list(Event.insert_many([{**row, "at": row.get("at") or utcnow()} for row in rows[start:start + 200]])
+                    .returning(Event.id).tuples().execute())
+    written = [Event(id=event_id, kind=row["kind"], contact=row.get("contact"), at=row.get("at"),
+                     source=row.get("source") or "", staff=row.get("staff"), group=row.get("group"),
+                     details=row.get("details")) for (event_id,), row in zip(ids, rows)]
+    waiting = getattr(_pending, "events", None)
+    if waiting is not None:
+        waiting.extend(written)
+    else:
+        emit_events(written)
+    return len(rows)

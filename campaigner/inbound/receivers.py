@@ -76,6 +76,15 @@ class InboundReceiver:
         """Act on one stored event (an `InboundEvent` row with kind, account, payload); raise to retry later."""
         raise NotImplementedError(f"receiver {self.provider!r} must implement process()")
 
+    def process_many(self, events: list) -> int:
+        """Optionally act on a run of events at once: return how many from the start of `events` it handled.
+
+        `events` are this receiver's claimed events in the order they arrived. What this handles
+        commits with them; the rest go through `process` one by one, in order. Raising undoes all of
+        it and every event goes through `process`. The default handles none.
+        """
+        return 0
+
     def describe(self) -> dict:
         """A JSON-ready description for the plugins listing."""
         return {"provider": self.provider, "label": str(self.label or self.provider), "max_body": self.max_body}

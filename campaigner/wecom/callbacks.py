@@ -162,3 +162,22 @@ def apply_callback(account: WecomAccount, payload: dict, client_factory=WecomCli
             client = client_factory(account)
             tags = client.external_contact.get_corp_tag_list().get("tag_group") or []
             services.apply_corp_tags(name, tags, account.tag_groups)
+
+
+ADDS = ("add_external_contact", "add_half_external_contact")
+
+
+def apply_add_callbacks(account: WecomAccount, payloads: list[dict]) -> int:
+    """Apply the leading run of add-contact events among `payloads` at once; return how many of them that was."""
+    adds = []
+    for payload in payloads:
+        if payload.get("Event") != "change_external_contact" or payload.get("ChangeType") not in ADDS:
+            break
+        if not payload.get("UserID") or not payload.get("ExternalUserID"):
+            break
+        adds.append({"userid": payload["UserID"], "external_userid": payload["ExternalUserID"],
+                     "at": services.from_timestamp(payload.get("CreateTime")), "state": payload.get("State") or "",
+                     "welcome_code": payload.get("WelcomeCode") or "",
+                     "half": payload.get("ChangeType") == "add_half_external_contact"})
+    services.open_owners_from_callbacks(account.name, adds)
+    return len(adds)

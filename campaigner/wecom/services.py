@@ -15,10 +15,11 @@ import datetime as dt
 import logging
 
 from campaigner.audience.models import Contact, ContactTag, Tag, TagGroup
+from campaigner.audience.importer import bulk_insert
 from campaigner.audience.services import AudienceError, add_tags, find_contact, normalize_phone, remove_tags
 from campaigner.db import database, utcnow
 from campaigner.events.models import Event
-from campaigner.events.services import record_event
+from campaigner.events.services import record_event, record_events
 from campaigner.wecom.models import ChatGroup, ContactOwner, GroupMember, Staff, WecomCustomer, WecomTag
 
 log = logging.getLogger(__name__)
@@ -387,3 +388,70 @@ def identity_of(contact) -> dict | None:
     if row is None:
         return None
     return {"account": row.staff.account, "external_userid": row.external_userid, "staff": row.staff.userid}
+
+
+def _chunked(items: list, size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def open_owners_from_callbacks(account: str, adds: list[dict]) -> int:
+    """The bulk form of a run of add_external_contact callbacks: staff, identities, relationships, ``joined`` events.
+
+    `adds` are dicts with userid, external_userid, at, state, welcome_code, half — in arrival order,
+    none preceded by a removal in the same run (the caller sends only a leading run of adds), so the
+    outcome is what `open_owner` one by one would give. A few statements per 500 callbacks instead
+    of several per callback: a burst of new customers (a live code on a poster) keeps up.
+    """
+    if not adds:
+        return 0
+    now = utcnow()
+    userids = sorted({a["userid"] for a in adds})
+    staff = {}
+    for chunk in _chunked(userids):
+        staff.update(Staff.select(Staff.userid, Staff.id).where(Staff.account == account, Staff.userid.in_(chunk)).tuples())
+    missing = [u for u in userids if u not in staff]
+    if missing:
+        Staff.insert_many([{"account": account, "userid": u, "name": u, "department": [], "active": True,
+                            "created_at": now, "updated_at": now} for u in missing]).execute()
+        for chunk in _chunked(missing):
+            staff.update(Staff.select(Staff.userid, Staff.id).where(Staff.account == account, Staff.userid.in_(chunk))
+                         .tuples())
+    externals = sorted({a["external_userid"] for a in adds})
+    contact_of = {}
+    for chunk in _chunked(externals):
+        contact_of.update(WecomCustomer.select(WecomCustomer.external_userid, WecomCustomer.contact)
+                          .where(WecomCustomer.account == account, WecomCustomer.external_userid.in_(chunk)).tuples())
+    new = [e for e in externals if e not in contact_of]
+    if new:
+        placeholder = {f"wecom:{account}:{e}": e for e in new}
+        for contact_id, external_id in bulk_insert("contact", ["name", "external_id", "attributes", "created_at",
+                                                               "updated_at"],
+                                                   (("", key, "{}", now, now) for key in placeholder),
+                                                   returning=("id", "external_id")):
+            contact_of[placeholder[external_id]] = contact_id
+        bulk_insert("wecom_customer", ["account", "external_userid", "contact_id", "name", "type", "corp_name",
+                                       "created_at", "updated_at"],
+                    ((account, e, contact_of[e], "", 1, "", now, now) for e in new))
+    current = set()
+    for chunk in _chunked(sorted(set(contact_of[e] for e in externals))):
+        current.update(ContactOwner.select(ContactOwner.contact, ContactOwner.staff)
+                       .where(ContactOwner.contact.in_(chunk), ContactOwner.removed_at.is_null()).tuples())
+    owners, events = [], []
+    for a in adds:
+        key = (contact_of[a["external_userid"]], staff[a["userid"]])
+        if key in current:
+            continue
+        current.add(key)
+        at = a.get("at") or now
+        owners.append({"contact": key[0], "staff": key[1], "added_at": at, "add_way": 0, "state": a.get("state") or "",
+                       "remark": "", "updated_at": now})
+        events.append({"kind": "joined", "contact": key[0], "at": at, "source": source_of(account),
+                       "staff": a["userid"], "group": None,
+                       "details": {"state": a.get("state") or "", "add_way": 0, "external_userid": a["external_userid"],
+                                   "welcome_code": a.get("welcome_code") or "", "half": bool(a.get("half"))}})
+    bulk_insert("contact_owner", ["contact_id", "staff_id", "added_at", "add_way", "state", "remark", "removed_by",
+                                  "updated_at"],
+                ((o["contact"], o["staff"], o["added_at"], 0, o["state"], "", "", now) for o in owners))
+    record_events(events)
+    return len(owners)

@@ -27,6 +27,7 @@ from campaigner import (
     TransientError,
     WecomApiError,
     WecomClient,
+    apply_wecom_add_callbacks,
     apply_wecom_callback,
     decode_wecom_callback,
     hookimpl,
@@ -129,6 +130,25 @@ class WecomReceiver(InboundReceiver):
         if account is None:
             raise LookupError(f"the WeCom account {event.account!r} is no longer configured")
         apply_wecom_callback(account, event.payload)
+
+    def process_many(self, events) -> int:
+        """A burst of customers adding staff (a poster's live code) is applied in bulk, per account."""
+        accounts = wecom_accounts()
+        handled = 0
+        while handled < len(events):
+            account = accounts.get(events[handled].account)
+            if account is None:
+                break
+            run = []
+            for event in events[handled:]:
+                if event.account != account.name:
+                    break
+                run.append(event.payload)
+            applied = apply_wecom_add_callbacks(account, run)
+            if not applied:
+                break
+            handled += applied
+        return handled
 
 
 @hookimpl
