@@ -14,6 +14,9 @@ Campaigner's token store.
 """
 from __future__ import annotations
 
+import threading
+import time
+
 from campaigner import (
     Capabilities,
     Channel,
@@ -112,9 +115,26 @@ class WecomReceiver(InboundReceiver):
     provider = "wecom"
     label = "WeCom"
     max_body = 256 * 1024  # WeCom's event XML is a few kilobytes
+    # Reading and validating the channel's config costs as much as storing a callback: it is read at
+    # most once a second per process (a changed config applies within that second).
+    ACCOUNTS_TTL = 1.0
+
+    def __init__(self):
+        self._accounts = (0.0, {})
+        self._lock = threading.Lock()
+
+    def accounts(self) -> dict:
+        with self._lock:
+            read_at, accounts = self._accounts
+            if time.monotonic() - read_at < self.ACCOUNTS_TTL:
+                return accounts
+        accounts = wecom_accounts()
+        with self._lock:
+            self._accounts = (time.monotonic(), accounts)
+        return accounts
 
     def _account(self, name: str):
-        account = wecom_accounts().get(name)
+        account = self.accounts().get(name)
         if account is None:
             raise InboundRejected("no WeCom account of that name is configured", 404)
         return account
@@ -126,14 +146,14 @@ class WecomReceiver(InboundReceiver):
         return decode_wecom_callback(self._account(request.account), request.args, request.body)
 
     def process(self, event) -> None:
-        account = wecom_accounts().get(event.account)
+        account = self.accounts().get(event.account)
         if account is None:
             raise LookupError(f"the WeCom account {event.account!r} is no longer configured")
         apply_wecom_callback(account, event.payload)
 
     def process_many(self, events) -> int:
         """A burst of customers adding staff (a poster's live code) is applied in bulk, per account."""
-        accounts = wecom_accounts()
+        accounts = self.accounts()
         handled = 0
         while handled < len(events):
             account = accounts.get(events[handled].account)
