@@ -53,6 +53,7 @@ __all__ = [
     "stored_value",
     "WecomApiError",
     "WecomClient",
+    "announce_wecom_tag_change",
     "apply_wecom_add_callbacks",
     "apply_wecom_callback",
     "decode_wecom_callback",
@@ -107,6 +108,7 @@ _LAZY = {
     "decode_wecom_callback": ("campaigner.wecom.callbacks", "decode_callback"),
     "apply_wecom_callback": ("campaigner.wecom.callbacks", "apply_callback"),
     "apply_wecom_add_callbacks": ("campaigner.wecom.callbacks", "apply_add_callbacks"),
+    "announce_wecom_tag_change": ("campaigner.wecom.tasks", "announce_tag_change"),
 }
 
 

@@ -19,7 +19,7 @@ def test_campaigner_plugins_json_lists_the_wecom_channel_and_receiver(runner, we
     plugins = {p["name"]: p for p in report["plugins"]}
     assert plugins["campaigner_wecom"]["source"] == "directory"
     assert plugins["campaigner_wecom"]["channels"] == ["wecom"]
-    assert plugins["campaigner_wecom"]["hooks"] == ["register_channels", "register_inbound_receivers"]
+    assert plugins["campaigner_wecom"]["hooks"] == ["contact_event", "register_channels", "register_inbound_receivers"]
     channels = {c["name"]: c for c in report["channels"]}
     assert channels["wecom"]["config_valid"] is True
     assert channels["wecom"]["capabilities"]["needs_staff_confirmation"] is True

@@ -131,3 +131,36 @@ def test_a_sync_whose_worker_stopped_is_queued_again_by_the_sweeper(wecom):
         assert sync.sweep_syncs() == [job.id]
         assert SyncJob.get_by_id(job.id).status == "queued"
         assert sync.start_sync("main").id == job.id  # one sync at a time per account
+
+
+def test_corp_tags_sync_both_ways_through_a_mapped_tag_group(app, wecom, configure_channel):
+    from campaigner.audience.models import ContactTag, Tag
+    from campaigner.audience.services import add_tags, contact_tag_keys, remove_tags
+    from campaigner.queue import huey
+
+    configure_channel("wecom", **wecom.channel_config("main"), tag_groups="客户等级")
+    wecom.add_tag_group("grpL", "客户等级", [("etVIP", "VIP"), ("etNEW", "新客")])
+    wecom.add_tag_group("grpX", "内部", [("etX", "测试")])
+    wecom.add_staff("zhangsan", "张三")
+    wecom.add_customer("wmT1", "王芳", staff="zhangsan", tag_ids=["etNEW", "etX"])
+    status, job = _run()
+    assert status == "done", job.message
+    with database.connection_context():
+        customer = WecomCustomer.get(WecomCustomer.external_userid == "wmT1")
+        # WeCom -> here: the mapped group's tags only.
+        assert contact_tag_keys(customer.contact_id) == ["客户等级:新客"]
+        assert not Tag.select().where(Tag.key == "内部:测试").exists()
+        huey.flush()  # WeCom's own changes are not pushed back
+        # Here -> WeCom: a tag of the mapped group added and one removed in Campaigner.
+        add_tags(customer.contact_id, ["客户等级:VIP", "interest:coffee"], source="ui")
+        remove_tags(customer.contact_id, ["客户等级:新客"], source="ui")
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+    assert wecom.customers["wmT1"].follow["zhangsan"]["tag_id"] == ["etX", "etVIP"]
+    marks = wecom.calls_to("externalcontact/mark_tag")
+    assert [(m.body["add_tag"], m.body["remove_tag"]) for m in marks] == [(["etVIP"], []), ([], ["etNEW"])]
+    # A second sync agrees and changes nothing.
+    status, job = _run()
+    assert status == "done" and job.counts["changed"] == 0
+    with database.connection_context():
+        assert ContactTag.select().where(ContactTag.contact == customer.contact_id).count() == 2

@@ -12,6 +12,7 @@ from campaigner.wecom.accounts import wecom_accounts
 from campaigner.wecom.client import WecomApiError, WecomClient
 from campaigner.wecom.details import fetch_missing_details
 from campaigner.wecom.models import SyncJob
+from campaigner.wecom.tags import push_contact_tags
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +51,25 @@ def fetch_details() -> None:
                 fetch_missing_details(account, WecomClient(account))
             except WecomApiError as exc:
                 log.warning("WeCom %s: customer details not fetched: %s", account.name, exc)
+
+
+@huey.task(retries=3, retry_delay=30)
+def push_tag_change(contact_id: int, added: list[str], removed: list[str]) -> int:
+    """Mark a contact's local tag change in WeCom, for every account whose tag groups it touches."""
+    with database.connection_context():
+        calls = 0
+        for account in wecom_accounts().values():
+            if account.tag_groups:
+                calls += push_contact_tags(account, contact_id, added, removed)
+    return calls
+
+
+def announce_tag_change(event) -> None:
+    """A `contact_event` listener: queue the WeCom side of a local tag change (WeCom's own are skipped)."""
+    if event.kind not in ("tag_added", "tag_removed") or str(event.source or "").startswith("wecom:"):
+        return
+    tag = (event.details or {}).get("tag")
+    if not tag or ":" not in tag:
+        return  # only tags of a group can be mapped
+    push_tag_change(event.contact_id, [tag] if event.kind == "tag_added" else [],
+                    [tag] if event.kind == "tag_removed" else [])

@@ -26,6 +26,7 @@ from campaigner import (
     InboundRejected,
     Message,
     PermanentError,
+    announce_wecom_tag_change,
     SendResult,
     TransientError,
     WecomApiError,
@@ -179,3 +180,9 @@ def register_channels(register):
 @hookimpl
 def register_inbound_receivers(register):
     register(WecomReceiver())
+
+
+@hookimpl
+def contact_event(event):
+    """Tags of mapped tag groups changed here are marked in WeCom too (queued for the worker)."""
+    announce_wecom_tag_change(event)
