@@ -137,14 +137,19 @@ def campaign_funnels(campaign_ids: list[int]) -> dict[int, Funnel]:
     if not campaign_ids:
         return out
     family = _family()
-    delivery_rows = (Delivery.select(family, Delivery.status, fn.COUNT(SQL("*")))
+    receipted = Delivery.delivered_at.is_null(False)
+    delivery_rows = (Delivery.select(family, Delivery.channel, Delivery.status, receipted, fn.COUNT(SQL("*")))
                      .join(Campaign, on=(Delivery.source_id == Campaign.id))
                      .where(Delivery.source_type == SOURCE, family.in_(campaign_ids))
-                     .group_by(family, Delivery.status).tuples())
-    for family_id, status, count in delivery_rows:
-        out.setdefault(family_id, Funnel()).by_status[status] = count
-    for f in out.values():
+                     .group_by(family, Delivery.channel, Delivery.status, receipted).tuples())
+    rows_of: dict[int, list] = {}
+    for family_id, channel, status, receipt, count in delivery_rows:
+        f = out.setdefault(family_id, Funnel())
+        f.by_status[status] = f.by_status.get(status, 0) + count
+        rows_of.setdefault(family_id, []).append((channel, status, receipt, count))
+    for family_id, f in out.items():
         _fill_deliveries(f)
+        f.delivered = delivered_count(rows_of[family_id])
     click_rows = (Click.select(family, fn.COUNT(fn.DISTINCT(Click.visitor)), fn.COUNT(SQL("*")))
                   .join(ShortLink).join(Campaign, on=(ShortLink.campaign == Campaign.id))
                   .where(family.in_(campaign_ids), Click.is_bot == False)  # noqa: E712
