@@ -241,3 +241,33 @@ def test_an_oversized_callback_is_refused_with_413(client, wecom):
 
 def test_an_unknown_provider_is_404(client, app):
     assert client.post("/hooks/nosuch/main", data=b"x").status_code == 404
+
+
+def test_a_burst_of_adds_then_a_removal_then_a_readd_apply_in_order(client, wecom, post_callback):
+    sender = post_callback.sender
+    now = int(time.time())
+    for n in range(5):  # a burst the receiver applies in bulk
+        post_callback(sender.add_external_contact("zhangsan", f"wmH{n}", state="poster", CreateTime=now))
+    post_callback(sender.event("change_external_contact", "del_follow_user", UserID="zhangsan",
+                               ExternalUserID="wmH0", CreateTime=now + 1))
+    post_callback(sender.add_external_contact("zhangsan", "wmH0", state="again", CreateTime=now + 2))
+    assert process_inbound().done == 7
+    with database.connection_context():
+        customer = WecomCustomer.get(WecomCustomer.external_userid == "wmH0")
+        history = list(ContactOwner.select().where(ContactOwner.contact == customer.contact_id).order_by(ContactOwner.id))
+        assert [(o.state, o.removed_by) for o in history] == [("poster", "customer"), ("again", "")]
+        assert ContactOwner.select().count() == 6 and WecomCustomer.select().count() == 5
+    assert [e.kind for e in _events()] == ["joined"] * 5 + ["left", "joined"]
+
+
+def test_a_bulk_failure_falls_back_to_one_by_one_and_loses_nothing(client, wecom, post_callback, monkeypatch):
+    from campaigner.wecom import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bulk path broken")
+
+    monkeypatch.setattr(services, "open_owners_from_callbacks", broken)
+    for n in range(3):
+        post_callback(post_callback.sender.add_external_contact("lisi", f"wmK{n}"))
+    assert process_inbound().done == 3
+    assert len(_events("joined")) == 3
