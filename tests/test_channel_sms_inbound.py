@@ -114,3 +114,17 @@ def test_bad_sms_callbacks_are_refused_and_store_nothing(client, sms, payload, s
 def test_sms_callbacks_are_refused_until_a_receipt_secret_is_configured(client, configure_channel):
     configure_channel("sms", mode="outbox")
     assert _post(client, {"type": "receipt", "id": "x", "status": "delivered"}).status_code == 404
+
+
+def test_ops_see_receipted_deliveries_as_delivered_in_the_log(client, sms, login_as):
+    contact = make_contact_row(phone="+8613800138077")
+    delivered = _sent(contact, "gw-log-1")
+    other = _sent(make_contact_row(phone="+8613800138078"), "gw-log-2", source_id=2)
+    _post(client, {"type": "receipt", "id": "gw-log-1", "status": "delivered"})
+    process_inbound()
+    ops = login_as("ops")
+    page = ops.get("/deliveries/?status=delivered").get_data(as_text=True)
+    assert f'/deliveries/{delivered.id}"' in page and f'/deliveries/{other.id}"' not in page
+    assert "badge-delivered" in page
+    detail = ops.get(f"/deliveries/{delivered.id}").get_data(as_text=True)
+    assert "Delivered" in detail

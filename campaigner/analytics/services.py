@@ -101,9 +101,9 @@ def funnel(campaign_ids: list[int]) -> Funnel:
     if not campaign_ids:
         return result
     receipted = Delivery.delivered_at.is_null(False)
-    rows = (Delivery.select(Delivery.channel, Delivery.status, receipted, fn.COUNT(SQL("*")))
-            .where(Delivery.source_type == SOURCE, Delivery.source_id.in_(campaign_ids))
-            .group_by(Delivery.channel, Delivery.status, receipted).tuples())
+    rows = list(Delivery.select(Delivery.channel, Delivery.status, receipted, fn.COUNT(SQL("*")))
+                .where(Delivery.source_type == SOURCE, Delivery.source_id.in_(campaign_ids))
+                .group_by(Delivery.channel, Delivery.status, receipted).tuples())
     for _channel, status, _receipt, count in rows:
         result.by_status[status] = result.by_status.get(status, 0) + count
     _fill_deliveries(result)

@@ -133,7 +133,9 @@ class SyncRun:
             try:
                 user = self.call(self.client.user.get, userid)
             except WecomApiError as exc:
-                if exc.errcode != 60111:  # a member gone since the list was read: keep the id, no name
+                # A member gone since the list was read (60111), or a secret that may not read members
+                # (the customer-contact secret often can't): keep the id, without name and department.
+                if exc.transient:
                     raise
                 user = {}
             with database.atomic():

@@ -11,10 +11,16 @@ import logging
 
 from campaigner.wecom.accounts import WecomAccount
 from campaigner.wecom.client import WecomClient
-from campaigner.wecom.models import ContactOwner, Staff, WecomCustomer
+from campaigner.audience.models import Tag
+from campaigner.wecom.models import ContactOwner, Staff, WecomCustomer, WecomTag
 from campaigner.wecom.services import wecom_tag_changes
 
 log = logging.getLogger(__name__)
+
+
+def is_linked_tag(key: str) -> bool:
+    """Whether the local tag `key` is linked to a WeCom corp tag (in any account)."""
+    return WecomTag.select().join(Tag).where(Tag.key == key).exists()
 
 
 def push_contact_tags(account: WecomAccount, contact_id: int, added: list[str], removed: list[str],

@@ -12,7 +12,7 @@ from campaigner.wecom.accounts import wecom_accounts
 from campaigner.wecom.client import WecomApiError, WecomClient
 from campaigner.wecom.details import fetch_missing_details
 from campaigner.wecom.models import SyncJob
-from campaigner.wecom.tags import push_contact_tags
+from campaigner.wecom.tags import is_linked_tag, push_contact_tags
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def announce_tag_change(event) -> None:
     if event.kind not in ("tag_added", "tag_removed") or str(event.source or "").startswith("wecom:"):
         return
     tag = (event.details or {}).get("tag")
-    if not tag or ":" not in tag:
-        return  # only tags of a group can be mapped
+    if not tag or ":" not in tag or not is_linked_tag(tag):
+        return  # only tags linked to a WeCom corp tag go to WeCom (interest tags from clicks, … stay here)
     push_tag_change(event.contact_id, [tag] if event.kind == "tag_added" else [],
                     [tag] if event.kind == "tag_removed" else [])
