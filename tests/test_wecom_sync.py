@@ -164,3 +164,21 @@ def test_corp_tags_sync_both_ways_through_a_mapped_tag_group(app, wecom, configu
     assert status == "done" and job.counts["changed"] == 0
     with database.connection_context():
         assert ContactTag.select().where(ContactTag.contact == customer.contact_id).count() == 2
+
+
+def test_a_sync_ends_what_wecom_no_longer_has(wecom):
+    populate(wecom, staff=2, customers=20, groups=3, per_group=4)
+    assert _run()[0] == "done"
+    # Removed in WeCom while no callback reached us: a relationship and a group.
+    wecom.remove_follow("wm00003", "staff1")
+    del wecom.groups["wr0002"]
+    status, job = _run()
+    assert status == "done" and job.counts["changed"] == 2
+    with database.connection_context():
+        gone = ContactOwner.select().join(WecomCustomer, on=(WecomCustomer.contact == ContactOwner.contact)).where(
+            WecomCustomer.external_userid == "wm00003").get()
+        assert gone.removed_by == "sync" and gone.removed_at is not None
+        assert ContactOwner.select().where(ContactOwner.removed_at.is_null()).count() == 21
+        assert ChatGroup.get(ChatGroup.chat_id == "wr0002").dismissed_at is not None
+        assert ChatGroup.select().where(ChatGroup.dismissed_at.is_null()).count() == 2
+    assert _run()[1].counts["changed"] == 0

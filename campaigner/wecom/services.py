@@ -24,7 +24,7 @@ from campaigner.wecom.models import ChatGroup, ContactOwner, GroupMember, Staff,
 
 log = logging.getLogger(__name__)
 
-REMOVED_BY = ("staff", "customer", "transfer")
+REMOVED_BY = ("staff", "customer", "transfer", "sync")  # sync: gone from WeCom, no callback said how
 HEALTHY_GROUP_SIZE = (80, 300)  # members; the field's rule of thumb for a lively, manageable group
 
 
@@ -306,6 +306,27 @@ def dismiss_group(account: str, chat_id: str, *, at=None) -> bool:
         ChatGroup.update(dismissed_at=at, member_count=0, updated_at=utcnow()).where(ChatGroup.id == group.id).execute()
         GroupMember.update(left_at=at).where(GroupMember.group == group.id, GroupMember.left_at.is_null()).execute()
     return True
+
+
+def close_missing_owners(account: str, userids: list[str], seen: set[tuple[int, int]]) -> int:
+    """End the current relationships of these staff accounts that WeCom did not list; return how many."""
+    now = utcnow()
+    closed = 0
+    staff_ids = [i for (i,) in Staff.select(Staff.id).where(Staff.account == account, Staff.userid.in_(userids)).tuples()]
+    for owner_id, contact_id, staff_id in (ContactOwner.select(ContactOwner.id, ContactOwner.contact, ContactOwner.staff)
+                                           .where(ContactOwner.staff.in_(staff_ids), ContactOwner.removed_at.is_null())
+                                           .tuples()):
+        if (contact_id, staff_id) not in seen:
+            closed += ContactOwner.update(removed_at=now, removed_by="sync", updated_at=now).where(
+                ContactOwner.id == owner_id, ContactOwner.removed_at.is_null()).execute()
+    return closed
+
+
+def dismiss_missing_groups(account: str, seen: set[str]) -> int:
+    """Groups of the account that WeCom no longer lists are dismissed; return how many."""
+    gone = [chat_id for (chat_id,) in ChatGroup.select(ChatGroup.chat_id)
+            .where(ChatGroup.account == account, ChatGroup.dismissed_at.is_null()).tuples() if chat_id not in seen]
+    return sum(dismiss_group(account, chat_id) for chat_id in gone)
 
 
 def group_health(group: ChatGroup) -> str | None:

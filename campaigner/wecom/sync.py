@@ -8,7 +8,9 @@ starting over. WeCom's rate limit (45009) and other transient errors are retried
 exponential back-off; a job that still fails keeps its resume point for the next run.
 
 Every change goes through `campaigner.wecom.services`, which write only what differs, so a second
-sync of an unchanged account changes nothing (``counts["changed"] == 0``). A sync announces no
+sync of an unchanged account changes nothing (``counts["changed"] == 0``). What WeCom no longer has
+ends here too — a relationship not listed for its staff account (``removed_by`` "sync": a removal
+whose callback never came), a group not listed (dismissed) — when the list was read whole in one run. A sync announces no
 contact events: it reconciles; callbacks report what happens as it happens.
 """
 from __future__ import annotations
@@ -157,22 +159,28 @@ class SyncRun:
         while chunk * STAFF_CHUNK < len(userids):
             batch = userids[chunk * STAFF_CHUNK:(chunk + 1) * STAFF_CHUNK]
             cursor = self.resume.get("cursor", "")
+            # What WeCom lists for these staff accounts; a chunk read whole (not resumed midway) also ends
+            # the relationships WeCom no longer has (a removal whose callback never came).
+            seen: set[tuple[int, int]] | None = set() if not cursor else None
             while True:
                 page = self.call(self.client.batch_get_by_user, batch, cursor=cursor, limit=PAGE)
                 with database.atomic():
                     for item in page.get("external_contact_list") or []:
-                        self.counts["changed"] += self.apply_customer(item)
+                        self.counts["changed"] += self.apply_customer(item, seen)
                         self.counts["customers"] += 1
                 cursor = page.get("next_cursor") or ""
                 self.resume["cursor"] = cursor
                 self.save()
                 if not cursor:
                     break
+            if seen is not None:
+                with database.atomic():
+                    self.counts["changed"] += services.close_missing_owners(self.account, batch, seen)
             chunk += 1
             self.resume.update(chunk=chunk, cursor="")
             self.save()
 
-    def apply_customer(self, item: dict) -> int:
+    def apply_customer(self, item: dict, seen: set | None = None) -> int:
         contact, follow = item.get("external_contact") or {}, item.get("follow_info") or {}
         customer, changed = services.customer_for(
             self.account, contact["external_userid"], name=contact.get("name") or "", unionid=contact.get("unionid"),
@@ -183,10 +191,14 @@ class SyncRun:
                                             add_way=follow.get("add_way"), state=follow.get("state") or "",
                                             remark=follow.get("remark") or "")
         tags_changed = services.apply_customer_tags(self.account, customer, follow.get("tag_id") or [])
+        if seen is not None:
+            seen.add((customer.contact_id, staff.id))
         return int(changed) + int(staff_changed) + int(owner_changed) + int(tags_changed)
 
     def sync_groups(self) -> None:
         cursor = self.resume.get("cursor", "")
+        # A list read whole (not resumed midway) also ends the groups WeCom no longer lists (dismissed).
+        seen: set[str] | None = set() if not cursor else None
         while True:
             page = self.call(self.client.external_contact_group_chat.list, cursor=cursor or None, limit=GROUP_PAGE)
             for chat in page.get("group_chat_list") or []:
@@ -194,11 +206,16 @@ class SyncRun:
                 with database.atomic():
                     self.counts["changed"] += services.apply_group(self.account, detail)
                 self.counts["groups"] += 1
+                if seen is not None:
+                    seen.add(chat["chat_id"])
             cursor = page.get("next_cursor") or ""
             self.resume["cursor"] = cursor
             self.save()
             if not cursor:
                 break
+        if seen is not None:
+            with database.atomic():
+                self.counts["changed"] += services.dismiss_missing_groups(self.account, seen)
 
 
 def run_sync(job_id: int, token: str, account: WecomAccount, *, client: WecomClient | None = None,
