@@ -372,9 +372,14 @@ def apply_corp_tags(account: str, tag_groups: list[dict], mapped: tuple[str, ...
     return changed
 
 
-def apply_customer_tags(account: str, customer: WecomCustomer, tag_ids) -> bool:
-    """Make the contact's local tags of mapped WeCom tag groups match WeCom's tag ids for it."""
-    links = {link.wecom_id: link.tag_id for link in WecomTag.select().where(WecomTag.account == account)}
+def tag_links(account: str) -> dict[str, int]:
+    """WeCom tag id -> local tag id, for the account's mapped tag groups."""
+    return dict(WecomTag.select(WecomTag.wecom_id, WecomTag.tag).where(WecomTag.account == account).tuples())
+
+
+def apply_customer_tags(account: str, customer: WecomCustomer, tag_ids, links: dict[str, int] | None = None) -> bool:
+    """Make the contact's local tags of mapped WeCom tag groups match WeCom's tag ids for it (`links`: `tag_links`)."""
+    links = tag_links(account) if links is None else links
     if not links:
         return False
     wanted = {links[t] for t in tag_ids or () if t in links}

@@ -81,6 +81,7 @@ class SyncRun:
         self.resume = dict(job.resume or {})
         self.counts = {"staff": 0, "customers": 0, "groups": 0, "tags": 0, "changed": 0, **(job.counts or {})}
         self.sleep = sleep
+        self.links: dict[str, int] | None = None
 
     # -- bookkeeping
 
@@ -190,7 +191,9 @@ class SyncRun:
         owner_changed = services.open_owner(customer, staff, added_at=services.from_timestamp(follow.get("createtime")),
                                             add_way=follow.get("add_way"), state=follow.get("state") or "",
                                             remark=follow.get("remark") or "")
-        tags_changed = services.apply_customer_tags(self.account, customer, follow.get("tag_id") or [])
+        if self.links is None:  # read once a run: the tags stage before this one linked them
+            self.links = services.tag_links(self.account)
+        tags_changed = services.apply_customer_tags(self.account, customer, follow.get("tag_id") or [], self.links)
         if seen is not None:
             seen.add((customer.contact_id, staff.id))
         return int(changed) + int(staff_changed) + int(owner_changed) + int(tags_changed)
