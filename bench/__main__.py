@@ -18,6 +18,7 @@ BENCHMARKS = {
     "calendar": "calendar",
     "content": "content",
     "reports": "reports",
+    "inbound": "inbound",
 }
 
 

@@ -16,6 +16,7 @@ from campaigner.channels import (
     UnknownChannel,
 )
 from campaigner.hookspecs import hookimpl, hookspec
+from campaigner.inbound.receivers import InboundReceiver, InboundRejected, InboundRequest, Received, Reply
 
 __all__ = [
     "create_app",
@@ -33,7 +34,34 @@ __all__ = [
     "SendResult",
     "TransientError",
     "UnknownChannel",
+    "InboundReceiver",
+    "InboundRejected",
+    "InboundRequest",
+    "Received",
+    "Reply",
     "append_to_outbox",
+    "configured_channel",
+    "find_contact_by_address",
+    "get_token",
+    "invalidate_token",
+    "is_opt_out_reply",
+    "opt_out_contact",
+    "record_contact_event",
+    "record_delivery_receipt",
+    "record_inbound_event",
+    "refresh_token",
+    "store_value",
+    "stored_value",
+    "WecomApiError",
+    "WecomClient",
+    "announce_wecom_tag_change",
+    "apply_wecom_add_callbacks",
+    "apply_wecom_callback",
+    "decode_wecom_callback",
+    "verify_wecom_url",
+    "wecom_accounts",
+    "wecom_accounts_from_config",
+    "wecom_identity",
     "lazy_gettext",
     "markdown_to_html",
     "markdown_to_text",
@@ -56,8 +84,33 @@ _LAZY = {
     "post_json": ("campaigner.channels.http", "post_json"),  # HTTP with the contract's error mapping
     "outbox_path": ("campaigner.channels.outbox", "outbox_path"),
     "append_to_outbox": ("campaigner.channels.outbox", "append_to_outbox"),
-    "unsubscribe_url": ("campaigner.unsubscribe", "unsubscribe_url"),
-    "CouponProvider": ("campaigner.offers.providers", "CouponProvider"),  # shop plugins issuing codes  # the contact's signed opt-out link
+    "CouponProvider": ("campaigner.offers.providers", "CouponProvider"),  # shop plugins issuing codes
+    "unsubscribe_url": ("campaigner.unsubscribe", "unsubscribe_url"),  # the contact's signed opt-out link
+    "configured_channel": ("campaigner.plugins", "configured_channel"),  # a channel with its config (receivers)
+    # The token store every process shares (WeCom, WeChat, SMS provider tokens; small values with a TTL).
+    "get_token": ("campaigner.token_store", "get_token"),
+    "refresh_token": ("campaigner.token_store", "refresh_token"),
+    "invalidate_token": ("campaigner.token_store", "invalidate_token"),
+    "store_value": ("campaigner.token_store", "store_value"),
+    "stored_value": ("campaigner.token_store", "stored_value"),
+    # Inbound: the ledger and what receivers do with its events.
+    "record_inbound_event": ("campaigner.inbound.services", "record_inbound_event"),
+    "find_contact_by_address": ("campaigner.inbound.actions", "find_contact_by_address"),
+    "opt_out_contact": ("campaigner.inbound.actions", "opt_out_contact"),
+    "is_opt_out_reply": ("campaigner.inbound.actions", "is_opt_out_reply"),
+    "record_delivery_receipt": ("campaigner.deliveries.receipts", "record_delivery_receipt"),
+    "record_contact_event": ("campaigner.events.services", "record_event"),  # joined, replied, … (contact_event hook)
+    # WeCom, for the built-in wecom plugin and any plugin building on the same corps.
+    "WecomClient": ("campaigner.wecom.client", "WecomClient"),
+    "WecomApiError": ("campaigner.wecom.client", "WecomApiError"),
+    "wecom_accounts_from_config": ("campaigner.wecom.accounts", "accounts_from_config"),
+    "wecom_accounts": ("campaigner.wecom.accounts", "wecom_accounts"),
+    "wecom_identity": ("campaigner.wecom.services", "identity_of"),
+    "verify_wecom_url": ("campaigner.wecom.callbacks", "verify_url"),
+    "decode_wecom_callback": ("campaigner.wecom.callbacks", "decode_callback"),
+    "apply_wecom_callback": ("campaigner.wecom.callbacks", "apply_callback"),
+    "apply_wecom_add_callbacks": ("campaigner.wecom.callbacks", "apply_add_callbacks"),
+    "announce_wecom_tag_change": ("campaigner.wecom.tasks", "announce_tag_change"),
 }
 
 

@@ -34,6 +34,9 @@ BLUEPRINTS = [
     ("campaigner.campaigns.views", "bp"),
     ("campaigner.audience.views", "bp"),
     ("campaigner.deliveries.views", "bp"),
+    ("campaigner.inbound.views", "bp"),
+    ("campaigner.inbound.views", "hooks"),  # the public /hooks/<provider>/<account>, verified by each receiver
+    ("campaigner.wecom.views", "bp"),
     ("campaigner.analytics.views", "bp"),
     ("campaigner.offers.views", "bp"),
     ("campaigner.reports.views", "bp"),
@@ -52,6 +55,7 @@ NAVIGATION = [
     ("campaigns.index", _l("Campaigns")),
     ("audience.index", _l("Audience")),
     ("deliveries.index", _l("Deliveries")),
+    ("wecom.staff_list", _l("WeCom")),
     ("analytics.index", _l("Analytics")),
     ("offers.index", _l("Offers")),
     ("plugins_ui.index", _l("Plugins")),
@@ -110,6 +114,7 @@ def create_app(config: dict | None = None) -> Flask:
     # The API authenticates each request with a Bearer token, not a cookie. Flask-WTF takes a string
     # as a view's dotted path, so the blueprint object itself is what exempts every API view.
     csrf.exempt(app.blueprints["api"])
+    csrf.exempt(app.blueprints["inbound_hooks"])  # providers sign their callbacks; each receiver checks that
 
     _init_access_control(app)
     _init_errors(app)

@@ -31,7 +31,9 @@ def register_blueprints(register):
 
 @hookspec
 def delivery_event(event, delivery, details):
-    """React to a delivery event: ``event`` is one of sent, failed, clicked, opted_out.
+    """React to a delivery event: ``event`` is one of sent, delivered, failed, clicked, opted_out.
+
+    ``delivered`` (and ``failed`` with ``details["receipt"]``) come from a provider's delivery receipt.
 
     ``delivery`` is the `Delivery` row (None when the event has no delivery,
     e.g. an opt-out from a test message); ``details`` is a dict (error,
@@ -50,4 +52,26 @@ def register_coupon_providers(register):
     A batch naming the provider keeps its stock and per-contact limit here and
     asks the provider for each code as a delivery claims a slot; a redemption
     recorded here is passed on with ``provider.redeem``.
+    """
+
+
+@hookspec
+def register_inbound_receivers(register):
+    """Register inbound receivers: call ``register(receiver)`` with a `campaigner.InboundReceiver` instance.
+
+    A receiver answers callbacks at ``/hooks/<receiver.provider>/<account>``: it checks and parses
+    each request into `campaigner.Received` events, which the core writes to the inbound ledger
+    before answering; a worker later calls ``receiver.process(event)`` once per stored event.
+    """
+
+
+@hookspec
+def contact_event(event):
+    """React to something a contact did: ``event`` is a `campaigner.events.models.Event` row.
+
+    ``event.kind`` is one of joined, left, joined_group, left_group, tag_added, tag_removed,
+    order_placed, link_clicked, replied; ``event.contact_id``, ``event.staff``, ``event.group``,
+    ``event.source`` and ``event.details`` say who, where and how. Called after the change that
+    recorded it committed; every implementation runs even when another raises. Runs in the worker
+    or request that recorded it: keep it quick and enqueue slow work.
     """

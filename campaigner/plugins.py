@@ -30,7 +30,7 @@ from campaigner.channels import Channel, ConfigError, UnknownChannel
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "campaigner"
-DELIVERY_EVENTS = ("sent", "failed", "clicked", "opted_out")
+DELIVERY_EVENTS = ("sent", "delivered", "failed", "clicked", "opted_out")
 BUNDLED_PLUGINS_PACKAGE = "campaigner_plugins"
 
 
@@ -81,6 +81,7 @@ class PluginManager:
     hook_failures: deque = field(default_factory=lambda: deque(maxlen=100))
     _channels: dict | None = None
     _channel_plugins: dict = field(default_factory=dict)
+    _receivers: dict | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)  # worker threads ask for channels at once
 
     @property
@@ -154,6 +155,41 @@ class PluginManager:
                 found[name] = self.configured_channel(name)
             except Exception:  # noqa: BLE001 - an unconfigured channel still previews with its defaults
                 found[name] = channel
+        return found
+
+    # ------------------------------------------------------------ inbound receivers
+
+    def receivers(self) -> dict:
+        """Every registered inbound receiver by provider name (collected once)."""
+        with self._lock:
+            if self._receivers is None:
+                self._receivers = self._collect_receivers()
+        return self._receivers
+
+    def _collect_receivers(self) -> dict:
+        from campaigner.inbound.receivers import InboundReceiver
+
+        found: dict = {}
+        for impl in _call_order(self.pm.hook.register_inbound_receivers):
+            def register(receiver, _plugin=impl.plugin_name):
+                name = getattr(receiver, "provider", "")
+                if not isinstance(receiver, InboundReceiver):
+                    problem = f"register() takes a campaigner.InboundReceiver, not {type(receiver).__name__}"
+                elif not name or not name.isascii() or not name.replace("_", "").isalnum():
+                    problem = f"receiver provider {name!r} must be ASCII letters, digits and underscores"
+                elif name in found:
+                    problem = f"receiver {name!r} ignored: another plugin registered one of that name"
+                else:
+                    found[name] = receiver
+                    return
+                log.error("plugin %s: %s", _plugin, problem)
+                self.load_errors[_plugin] = problem
+
+            try:
+                impl.function(register=register)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is listed, not fatal
+                log.exception("plugin %s failed to register its receivers", impl.plugin_name)
+                self.load_errors[impl.plugin_name] = f"register_inbound_receivers: {type(exc).__name__}: {exc}"
         return found
 
     # ------------------------------------------------------------ events
@@ -405,9 +441,12 @@ def plugin_report(manager: PluginManager, check_config: bool = True) -> dict:
                 row.update(config_valid=not problems, config_errors=problems)
             row["config_from_environment"] = sorted(environment_config(channel, manager.settings))
         channel_rows.append(row)
+    receivers = [{**receiver.describe(), "url": f"/hooks/{name}/<account>"}
+                 for name, receiver in sorted(manager.receivers().items())]
     errors = [{"plugin": name, "error": error} for name, error in manager.load_errors.items()]
     try:
         failures = recent_hook_failures()
     except Exception:  # noqa: BLE001 - no database: this process's own failures still show
         failures = [{"plugin": f.plugin, "hook": f.hook, "error": f.error, "at": None} for f in manager.hook_failures]
-    return {"plugins": plugins, "channels": channel_rows, "errors": errors, "hook_failures": failures}
+    return {"plugins": plugins, "channels": channel_rows, "receivers": receivers, "errors": errors,
+            "hook_failures": failures}

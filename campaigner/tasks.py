@@ -9,3 +9,5 @@ import campaigner.analytics.tasks  # noqa: F401
 import campaigner.audience.tasks  # noqa: F401
 import campaigner.offers.tasks  # noqa: F401
 import campaigner.reports.tasks  # noqa: F401
+import campaigner.inbound.tasks  # noqa: F401
+import campaigner.wecom.tasks  # noqa: F401

@@ -17,6 +17,8 @@ built-in channel passes it in Campaigner's own tests.
 `FakeGateway` is an HTTP server on 127.0.0.1 in a thread that records each
 request and answers as told (status, JSON body, delay); `SmtpServer` is an
 aiosmtpd server that keeps each message it receives (aiosmtpd is a test extra).
+`FakeWecom` and `CallbackSender` (from `campaigner.testing_wecom`) are a WeCom customer-contact
+API on loopback and a poster of signed, encrypted WeCom callbacks.
 """
 from __future__ import annotations
 
@@ -42,9 +44,12 @@ from campaigner.channels import (
     SendResult,
 )
 from campaigner.channels.config import MASK
+from campaigner.testing_wecom import CallbackSender, FakeWecom
 
 __all__ = [
+    "CallbackSender",
     "FakeGateway",
+    "FakeWecom",
     "GatewayRequest",
     "SmtpServer",
     "assert_channel_conforms",

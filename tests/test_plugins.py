@@ -178,7 +178,7 @@ def test_delivery_event_every_implementation_runs_even_when_one_raises(app_with_
 
 def test_unknown_delivery_event_is_refused(plugins):
     with pytest.raises(ValueError, match="unknown delivery event"):
-        plugins.emit_delivery_event("delivered", None, {})
+        plugins.emit_delivery_event("bounced", None, {})
 
 
 def test_configured_channel_applies_database_then_environment(app, plugins, configure_channel, monkeypatch):
@@ -205,7 +205,7 @@ def test_campaigner_plugins_lists_plugins_hooks_channels_and_config_status(runne
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     plugins = {p["name"]: p for p in report["plugins"]}
-    assert plugins["campaigner_sms"]["hooks"] == ["register_channels"]
+    assert plugins["campaigner_sms"]["hooks"] == ["register_channels", "register_inbound_receivers"]
     assert plugins["campaigner_sms"]["channels"] == ["sms"]
     channels = {c["name"]: c for c in report["channels"]}
     assert channels["miniprogram"]["config_valid"] is True

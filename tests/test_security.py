@@ -10,6 +10,7 @@ PUBLIC_PREFIXES = (
     "links.redirect", "links_redirect.",  # short links /s/<code>
     "calendars.feed",       # iCalendar feed behind a secret token
     "content.media_file",   # uploaded images in emails, behind a token signed with the secret key
+    "inbound_hooks.",       # providers' callbacks /hooks/<provider>/<account>, each checked by its receiver
 )
 
 

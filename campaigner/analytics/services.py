@@ -4,7 +4,8 @@ Funnel stages, per campaign (a recurring campaign together with its runs) or cal
 
 - targeted: deliveries written at fan-out (one per contact);
 - sent: handed to a channel, whatever came of it (sent, failed, unknown outcome);
-- delivered: the channel accepted it (status sent);
+- delivered: a receipt says it arrived; on a channel that sends no receipts (none of its deliveries
+  here has one), the channel accepting it (status sent) is the best we know;
 - clicked: unique human visitors of the campaign's short links (bots left out);
 - converted: contacts with an order attributed to one of those clicks.
 
@@ -100,11 +101,14 @@ def funnel(campaign_ids: list[int]) -> Funnel:
     result = Funnel()
     if not campaign_ids:
         return result
-    for status, count in (Delivery.select(Delivery.status, fn.COUNT(SQL("*")))
-                          .where(Delivery.source_type == SOURCE, Delivery.source_id.in_(campaign_ids))
-                          .group_by(Delivery.status).tuples()):
-        result.by_status[status] = count
+    receipted = Delivery.delivered_at.is_null(False)
+    rows = list(Delivery.select(Delivery.channel, Delivery.status, receipted, fn.COUNT(SQL("*")))
+                .where(Delivery.source_type == SOURCE, Delivery.source_id.in_(campaign_ids))
+                .group_by(Delivery.channel, Delivery.status, receipted).tuples())
+    for _channel, status, _receipt, count in rows:
+        result.by_status[status] = result.by_status.get(status, 0) + count
     _fill_deliveries(result)
+    result.delivered = delivered_count(rows)
     clicks = (Click.select(fn.COUNT(fn.DISTINCT(Click.visitor)), fn.COUNT(SQL("*"))).join(ShortLink)
               .where(ShortLink.campaign.in_(campaign_ids), Click.is_bot == False).tuples().first())  # noqa: E712
     result.clicked, result.clicks = (int(v or 0) for v in clicks)
@@ -121,20 +125,32 @@ def _fill_deliveries(result: Funnel) -> None:
     result.delivered = result.by_status.get("sent", 0)
 
 
+def delivered_count(rows) -> int:
+    """Delivered among (channel, status, has receipt, count) rows: receipted ones, and sent ones on channels without receipts."""
+    with_receipts = {channel for channel, _status, receipt, _count in rows if receipt}
+    return sum(count for channel, status, receipt, count in rows
+               if status == "sent" and (receipt or channel not in with_receipts))
+
+
 def campaign_funnels(campaign_ids: list[int]) -> dict[int, Funnel]:
     """The funnel of each campaign family (id of the campaign or of the recurring one it ran from)."""
     out: dict[int, Funnel] = {}
     if not campaign_ids:
         return out
     family = _family()
-    delivery_rows = (Delivery.select(family, Delivery.status, fn.COUNT(SQL("*")))
+    receipted = Delivery.delivered_at.is_null(False)
+    delivery_rows = (Delivery.select(family, Delivery.channel, Delivery.status, receipted, fn.COUNT(SQL("*")))
                      .join(Campaign, on=(Delivery.source_id == Campaign.id))
                      .where(Delivery.source_type == SOURCE, family.in_(campaign_ids))
-                     .group_by(family, Delivery.status).tuples())
-    for family_id, status, count in delivery_rows:
-        out.setdefault(family_id, Funnel()).by_status[status] = count
-    for f in out.values():
+                     .group_by(family, Delivery.channel, Delivery.status, receipted).tuples())
+    rows_of: dict[int, list] = {}
+    for family_id, channel, status, receipt, count in delivery_rows:
+        f = out.setdefault(family_id, Funnel())
+        f.by_status[status] = f.by_status.get(status, 0) + count
+        rows_of.setdefault(family_id, []).append((channel, status, receipt, count))
+    for family_id, f in out.items():
         _fill_deliveries(f)
+        f.delivered = delivered_count(rows_of[family_id])
     click_rows = (Click.select(family, fn.COUNT(fn.DISTINCT(Click.visitor)), fn.COUNT(SQL("*")))
                   .join(ShortLink).join(Campaign, on=(ShortLink.campaign == Campaign.id))
                   .where(family.in_(campaign_ids), Click.is_bot == False)  # noqa: E712

@@ -14,6 +14,7 @@ from campaigner.audience.expressions import ExpressionError, channel_contact_fie
 from campaigner.audience.models import Contact, OptOut, Order, Segment, Tag, TagGroup
 from campaigner.audience.timeline import contact_timeline
 from campaigner.audit import record_audit
+from campaigner.events.services import collect_events, emit_events, record_event
 from campaigner.db import database
 from campaigner.permissions import requires
 from campaigner.offers.coupons import OfferError
@@ -685,17 +686,21 @@ def orders_create():
         raise ApiError("an order id appears twice", 422, field="order_id")
     existing = {o for (o,) in Order.select(Order.external_id).where(Order.external_id.in_(ids)).tuples()} if ids else set()
     created = []
-    with database.atomic():
+    with collect_events() as events, database.atomic():
         for row in rows:
             coupon = row.pop("coupon")
             if row["external_id"] in existing:
                 continue
-            created.append(Order.create(**row))
+            order = Order.create(**row)
+            created.append(order)
+            record_event("order_placed", order.contact_id, source=order.source or "api", at=order.occurred_at,
+                         details={"order_id": order.external_id or "", "amount": str(order.amount)})
             if coupon:  # the order used a code: it counts for the campaign the code went out with
                 try:
-                    redeem_coupon(coupon, order=created[-1])
+                    redeem_coupon(coupon, order=order)
                 except OfferError as exc:
                     raise ApiError(str(exc), 422, field="coupon") from None
+    emit_events(events)
     return jsonify({"created": [order_json(o) for o in created],
                     "skipped_existing": len(rows) - len(created)}), 201
 

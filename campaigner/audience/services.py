@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import phonenumbers
 import peewee
 
+from campaigner.events import services as contact_events  # the core event record (hook: contact_event)
 from campaigner.audience import optouts
 from campaigner.audience.models import Contact, ContactEvent, ContactTag, Tag, TagGroup
 from campaigner.db import database, utcnow
@@ -280,6 +281,7 @@ def add_tags(contact, keys: Iterable[str], source: str = "") -> list[str]:
                 Tag.update(size=Tag.size + 1).where(Tag.id == tag.id).execute()
         for key in added:
             record_event(contact_id, "tag_added", key, {"source": source} if source else None, at=now)
+            contact_events.record_event("tag_added", contact_id, source=source, at=now, details={"tag": key})
     return added
 
 
@@ -301,6 +303,7 @@ def remove_tags(contact, keys: Iterable[str], source: str = "") -> list[str]:
                            ).where(Tag.id == tag.id).execute()
         for key in sorted(removed):
             record_event(contact_id, "tag_removed", key, {"source": source} if source else None, at=now)
+            contact_events.record_event("tag_removed", contact_id, source=source, at=now, details={"tag": key})
     return sorted(removed)
 
 

@@ -36,6 +36,7 @@ def contact_timeline(contact, limit: int = 100) -> list[TimelineEntry]:
                                      {"order_id": order.external_id or "", "source": order.source}))
     entries += _deliveries(contact_id, limit)
     entries += _clicks(contact_id, limit)
+    entries += _activities(contact_id, limit)
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
 
@@ -68,3 +69,30 @@ def _clicks(contact_id: int, limit: int) -> list[TimelineEntry]:
     rows = (click.select(click.at, link.original_url, link.code).join(link)
             .where(click.contact == contact_id).order_by(click.at.desc()).limit(limit).tuples())
     return [TimelineEntry(at, "click", target or code, {"code": code}) for at, target, code in rows]
+
+
+# Core events other tables don't already show (tags, orders and clicks have their own lines above).
+ACTIVITY_KINDS = ("joined", "left", "joined_group", "left_group", "replied")
+
+
+def _activities(contact_id: int, limit: int) -> list[TimelineEntry]:
+    event = _optional_model("campaigner.events.models", "Event")
+    if event is None:
+        return []
+    rows = (event.select().where(event.contact == contact_id, event.kind.in_(ACTIVITY_KINDS))
+            .order_by(event.at.desc()).limit(limit))
+    return [TimelineEntry(e.at, e.kind, _activity_summary(e), {**(e.details or {}), "source": e.source}) for e in rows]
+
+
+def _activity_summary(event) -> str:
+    details = event.details or {}
+    if event.kind == "joined":
+        return " ".join(part for part in (event.staff or "", f"state={details['state']}" if details.get("state") else "")
+                        if part)
+    if event.kind == "left":
+        return f"{event.staff or ''} ({details.get('removed_by', '')})"
+    if event.kind in ("joined_group", "left_group"):
+        return details.get("group_name") or event.group or ""
+    if event.kind == "replied":
+        return str(details.get("text", ""))[:200]
+    return ""

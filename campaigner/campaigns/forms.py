@@ -14,8 +14,8 @@ STATUS_LABELS = {
     "completed": _l("Completed"), "cancelled": _l("Cancelled"),
 }
 DELIVERY_STATUS_LABELS = {
-    "queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Failed"),
-    "skipped": _l("Skipped"), "deferred": _l("Deferred"), "unknown": _l("Unknown"), "cancelled": _l("Cancelled"),
+    "queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"), "delivered": _l("Delivered"),
+    "failed": _l("Failed"), "skipped": _l("Skipped"), "deferred": _l("Deferred"), "unknown": _l("Unknown"), "cancelled": _l("Cancelled"),
 }
 REASON_LABELS = {
     "opted_out": _l("opted out"), "no_address": _l("no address on the channel"), "capped": _l("frequency cap"),

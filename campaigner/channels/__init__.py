@@ -53,7 +53,8 @@ class UnknownChannel(LookupError):
     """No plugin registered a channel of that name."""
 
 
-CONTACT_FIELDS = ("email", "phone", "chat_id", "openid")
+# external_userid: a WeCom customer's id in a corp; no contact column holds it, the channel reads it itself.
+CONTACT_FIELDS = ("email", "phone", "chat_id", "openid", "external_userid")
 FIELD_TYPES = ("string", "text", "integer", "boolean", "url", "email", "choice")
 
 

@@ -115,6 +115,8 @@ def filtered(f: LogFilter):
         query = query.where(in_flight())
     elif f.status in WAITING:
         query = query.where(Delivery.status == f.status, Delivery.lease_token.is_null())
+    elif f.status == "delivered":  # shown, not stored: a sent delivery with a receipt
+        query = query.where(Delivery.status == "sent", Delivery.delivered_at.is_null(False))
     elif f.status:
         query = query.where(Delivery.status == f.status)
     if f.contact:

@@ -10,7 +10,7 @@ from campaigner.db import BaseModel, JSONField, utcnow
 # deferred (quiet hours) and queued-with-a-later-send_after (retry backoff) are picked up again when due.
 # "sending" is what ops see; it is not stored: a claimed row keeps its waiting status and carries the
 # claim's token, and the claim has a DeliveryClaim row (see engine.claim for why).
-STATUSES = ("queued", "sending", "sent", "failed", "skipped", "deferred", "unknown", "cancelled")
+STATUSES = ("queued", "sending", "sent", "delivered", "failed", "skipped", "deferred", "unknown", "cancelled")
 FINAL_STATUSES = ("sent", "failed", "skipped", "unknown", "cancelled")
 WAITING = ("queued", "deferred")  # stored statuses of a delivery not final yet
 
@@ -42,10 +42,15 @@ class Delivery(BaseModel):
     updated_at = peewee.DateTimeField(default=utcnow)
     sent_at = peewee.DateTimeField(null=True)
     details = JSONField(null=True)  # what the provider said of the send (SendResult.details)
+    # When the provider's receipt said it reached the phone (`campaigner.inbound.record_delivery_receipt`):
+    # a sent delivery shows as "delivered" from then on, and the funnel counts it as delivered.
+    delivered_at = peewee.DateTimeField(null=True)
 
     @property
     def state(self) -> str:
-        """The status ops see: a waiting delivery that a batch has claimed is "sending"."""
+        """The status ops see: a waiting delivery that a batch has claimed is "sending"; a receipted one "delivered"."""
+        if self.status == "sent" and self.delivered_at is not None:
+            return "delivered"
         return shown_status(self.status, self.lease_token)
 
     class Meta:
@@ -57,6 +62,8 @@ class Delivery(BaseModel):
             (("source_type", "source_id", "status", "id"), False),
             # frequency caps and the log filtered by contact
             (("contact", "channel", "sent_at"), False),
+            # delivery receipts find their delivery by the provider's id
+            (("channel", "provider_id"), False),
         )
 
 

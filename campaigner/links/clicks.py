@@ -28,6 +28,7 @@ from collections import defaultdict
 from crawlerdetect import CrawlerDetect
 
 from campaigner.db import utcnow
+from campaigner.events.services import record_event
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,10 @@ def announce_clicks(rows: list[dict]) -> int:
     from campaigner.deliveries.models import Delivery
     from campaigner.plugins import emit_delivery_event
 
+    for r in rows:
+        if r.get("contact"):
+            record_event("link_clicked", r["contact"], source="links", at=r["at"],
+                         details={"code": r["code"], "url": r["target"], "channel": r["channel"]})
     delivery_ids = {r["delivery"] for r in rows if r["delivery"]}
     if not delivery_ids:
         return 0

@@ -9,11 +9,21 @@ The gateway protocol: ``POST <url>`` with ``Authorization: Bearer <token>``,
 "idempotency_key"}``; a 2xx answer may carry ``{"id": …}`` (the provider id).
 5xx, 429 and timeouts are retried; other 4xx fail the delivery with the
 gateway's message.
+
+Inbound (``/hooks/sms/<name>``, when a receipt secret is configured): the gateway posts JSON signed
+with ``X-Signature: sha256=<HMAC-SHA256 of the body with the receipt secret>``, one event or
+``{"events": [...]}``: a delivery receipt ``{"type": "receipt", "id": <provider id>, "status":
+"delivered" | "failed", "error": …}`` or a reply ``{"type": "reply", "id": <the gateway's id>,
+"from": "+86…", "text": "…"}``. Receipts mark deliveries delivered (or failed); a reply is recorded
+as the contact's ``replied`` event and T, TD or 退订 opts the number out of SMS.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
+import json
 
 import phonenumbers
 
@@ -23,11 +33,20 @@ from campaigner import (
     ConfigError,
     ConfigField,
     ContentLimits,
+    InboundReceiver,
+    InboundRejected,
     Message,
     PermanentError,
+    Received,
     SendResult,
     append_to_outbox,
+    configured_channel,
+    find_contact_by_address,
     hookimpl,
+    is_opt_out_reply,
+    opt_out_contact,
+    record_contact_event,
+    record_delivery_receipt,
     lazy_gettext as _,
     markdown_to_text,
     outbox_path,
@@ -78,6 +97,8 @@ class SmsChannel(Channel):
         ConfigField("rate_limit_per_minute", _("Messages a minute (empty: no limit)"), type="integer", min=1),
         ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=60),
         ConfigField("outbox_path", _("Outbox file"), help=_("default: outbox/sms.jsonl in the instance folder")),
+        ConfigField("receipt_secret", _("Receipt and reply secret"), secret=True,
+                    help=_("The gateway signs receipts and replies posted to /hooks/sms/gateway with it")),
     )
 
     def clean_config(self, cleaned: dict) -> dict:
@@ -162,6 +183,66 @@ class SmsChannel(Channel):
         return SendResult(provider_id=str(provider_id) if provider_id else None, details={"segments": info.parts})
 
 
+MAX_EVENTS = 500  # per request
+
+
+class SmsReceiver(InboundReceiver):
+    """Delivery receipts and replies from the SMS gateway (see the module docstring for the format)."""
+
+    provider = "sms"
+    label = "SMS"
+    max_body = 512 * 1024
+
+    def accept(self, request):
+        secret = str(configured_channel("sms").setting("receipt_secret") or "")
+        if not secret:
+            raise InboundRejected("receipts are not configured (no receipt secret)", 404)
+        expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+        given = {k.lower(): v for k, v in request.headers.items()}.get("x-signature", "")
+        if not hmac.compare_digest(expected, given):
+            raise InboundRejected("wrong X-Signature", 403)
+        try:
+            data = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise InboundRejected("the body is not JSON") from None
+        items = data.get("events") if isinstance(data, dict) and "events" in data else [data]
+        if not isinstance(items, list) or not items or len(items) > MAX_EVENTS:
+            raise InboundRejected(f"expected an event or 1 to {MAX_EVENTS} events")
+        return [self._received(item, n) for n, item in enumerate(items)]
+
+    def _received(self, item, n: int) -> Received:
+        if not isinstance(item, dict):
+            raise InboundRejected(f"event {n}: not an object")
+        kind = item.get("type")
+        if kind == "receipt":
+            if not item.get("id") or item.get("status") not in ("delivered", "failed"):
+                raise InboundRejected(f"event {n}: a receipt needs id and status delivered or failed")
+            key = f"receipt:{item['id']}:{item['status']}"
+        elif kind == "reply":
+            if not e164(item.get("from")) or not isinstance(item.get("text"), str):
+                raise InboundRejected(f"event {n}: a reply needs an E.164 from and a text")
+            key = f"reply:{item.get('id') or hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()}"
+        else:
+            raise InboundRejected(f"event {n}: type is receipt or reply")
+        payload = {k: str(v)[:2000] for k, v in item.items() if k in ("type", "id", "status", "error", "from", "text", "at")}
+        return Received(kind=kind, dedupe_key=key[:255], payload=payload)
+
+    def process(self, event) -> None:
+        data = event.payload
+        if event.kind == "receipt":
+            record_delivery_receipt("sms", data["id"], data["status"], error=data.get("error", ""))
+            return
+        contact = find_contact_by_address("sms", data["from"], create=True)
+        record_contact_event("replied", contact, source="sms", details={"text": data["text"][:500]})
+        if is_opt_out_reply(data["text"]):
+            opt_out_contact(contact, "sms", "sms reply")
+
+
 @hookimpl
 def register_channels(register):
     register(SmsChannel())
+
+
+@hookimpl
+def register_inbound_receivers(register):
+    register(SmsReceiver())
