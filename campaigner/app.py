@@ -56,7 +56,7 @@ NAVIGATION = [
 ]
 
 
-class BoundedIntConverter(IntegerConverter):
+class BoundedIntegerConverter(IntegerConverter):
     """<int:…> as a database id: 0 to 2**63 - 1. A larger number is no row's id, so the router answers 404
     instead of the database overflowing into a 500."""
 
@@ -70,7 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     settings = load_settings(config)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], instance_relative_config=True)
-    app.url_map.converters["int"] = BoundedIntConverter
+    app.url_map.converters["int"] = BoundedIntegerConverter
     app.config.update(
         SECRET_KEY=settings["SECRET_KEY"],
         SESSION_COOKIE_HTTPONLY=True,

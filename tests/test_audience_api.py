@@ -9,10 +9,11 @@ from campaigner.db import database
 
 @pytest.fixture
 def dev(api_token):
-    return api_token("developer")
+    # The audience API's client is an editor: editors manage the audience, developers see no personal data.
+    return api_token("editor")
 
 
-def test_developer_creates_reads_and_updates_a_contact(client, dev):
+def test_editor_creates_reads_and_updates_a_contact(client, dev):
     created = client.post("/api/v1/contacts", headers=dev, json={
         "external_id": "CRM-1", "name": "王芳", "phone": "138 0013 8000", "email": "Fang@Example.com",
         "attributes": {"city": "上海"}, "tags": ["vip", "渠道:门店"]})

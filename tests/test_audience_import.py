@@ -29,6 +29,12 @@ MAPPING = {"会员ID": "external_id", "姓名": "name", "手机": "phone", "邮�
 
 
 @pytest.fixture
+def logged_in_ops(logged_in_editor):
+    """Imports are the audience's, which editors manage (campaigner.permissions); these tests predate that."""
+    return logged_in_editor
+
+
+@pytest.fixture
 def db(app):
     with database.connection_context():
         yield
