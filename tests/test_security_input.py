@@ -114,3 +114,17 @@ def test_a_contact_name_has_the_same_limit_in_the_api_as_in_the_form(client, api
 @pytest.mark.parametrize("url", ["/deliveries/running", "/campaigns/audience-count?audience=tag:vip"])
 def test_fragment_addresses_opened_without_htmx_answer(logged_in_admin, url):
     assert logged_in_admin.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("method, url, kwargs", [
+    ("GET", "/api/v1/links?q=a%00b", {}),
+    ("POST", "/api/v1/contacts", {"json": {"name": "王\u0000芳", "external_id": "c-1"}}),
+])
+def test_a_nul_character_is_refused_on_both_backends(client, api_token, method, url, kwargs):
+    response = client.open(url, method=method, headers=api_token("editor"), **kwargs)
+    assert response.status_code == 400 and "NUL" in response.get_json()["error"]
+
+
+def test_a_nul_character_in_a_form_is_refused(logged_in_editor):
+    response = logged_in_editor.post("/audience/contacts/new", data={"name": "a\x00", "external_id": "c-3"})
+    assert response.status_code == 400
