@@ -71,12 +71,12 @@ def test_editor_tags_and_untags_with_htmx_partials(app, logged_in_editor):
     assert empty.status_code == 400 and "Write a tag" in empty.get_data(as_text=True)
 
 
-def test_editors_read_contacts_but_cannot_change_them(app, logged_in_editor):
+def test_ops_read_contacts_but_cannot_change_them(app, logged_in_ops):
     with database.connection_context():
         contact = create_contact({"phone": "13800138000"})
-    assert logged_in_editor.get(f"/audience/contacts/{contact.id}").status_code == 200
-    assert logged_in_editor.post(f"/audience/contacts/{contact.id}/tags", data={"key": "x"}).status_code == 403
-    assert logged_in_editor.get("/audience/contacts/new").status_code == 403
+    assert logged_in_ops.get(f"/audience/contacts/{contact.id}").status_code == 200
+    assert logged_in_ops.post(f"/audience/contacts/{contact.id}/tags", data={"key": "x"}).status_code == 403
+    assert logged_in_ops.get("/audience/contacts/new").status_code == 403
 
 
 def test_editor_creates_and_edits_a_contact_and_sees_field_errors(app, logged_in_editor):

@@ -129,9 +129,9 @@ def test_bad_thresholds_are_refused(logged_in_editor):
     assert page.status_code == 400 and "zero or more" in page.get_data(as_text=True)
 
 
-def test_editors_see_rfm_but_cannot_recompute(logged_in_editor):
-    assert logged_in_editor.get("/audience/rfm").status_code == 200
-    assert logged_in_editor.post("/audience/rfm", data={"what": "recompute"}).status_code == 403
+def test_ops_see_rfm_but_cannot_recompute(logged_in_ops):
+    assert logged_in_ops.get("/audience/rfm").status_code == 200
+    assert logged_in_ops.post("/audience/rfm", data={"what": "recompute"}).status_code == 403
 
 
 def test_cli_recomputes(app, runner, rfm_orders):
