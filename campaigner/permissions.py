@@ -32,7 +32,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], str]] = {
                                              "dry-run samples, RFM super users"),
     "audience.write": (("editor",), "manage the audience: contacts, opt-outs, tags, segments, imports, RFM"),
     "contacts.export": (("editor", "ops"), "export the audience as CSV"),
-    "orders.write": (("ops", "developer"), "record orders from a shop system"),
+    "orders.write": (("editor", "ops", "developer"), "record orders from a shop system"),
     "deliveries.read": (("editor", "ops"), "read the delivery log (it shows addresses)"),
     "deliveries.operate": (("ops",), "retry deliveries"),
     "deliveries.export": (("ops",), "export the delivery log as CSV"),

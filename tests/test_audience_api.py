@@ -9,10 +9,11 @@ from campaigner.db import database
 
 @pytest.fixture
 def dev(api_token):
-    return api_token("developer")
+    # The audience API's client is an editor: editors manage the audience, developers see no personal data.
+    return api_token("editor")
 
 
-def test_developer_creates_reads_and_updates_a_contact(client, dev):
+def test_editor_creates_reads_and_updates_a_contact(client, dev):
     created = client.post("/api/v1/contacts", headers=dev, json={
         "external_id": "CRM-1", "name": "王芳", "phone": "138 0013 8000", "email": "Fang@Example.com",
         "attributes": {"city": "上海"}, "tags": ["vip", "渠道:门店"]})
@@ -33,7 +34,7 @@ def test_developer_creates_reads_and_updates_a_contact(client, dev):
     ({"name": "nobody"}, 422, None),
     ({"phone": "13800138000", "timezone": "Mars/Base"}, 422, "timezone"),
     ({"phone": "13800138000", "colour": "red"}, 400, None),
-    ({"phone": "13800138000", "tags": "vip"}, 422, "tags"),
+    ({"phone": "13800138000", "tags": "vip"}, 400, "tags"),
 ])
 def test_bad_contacts_are_refused_with_a_reason(client, dev, payload, status, field):
     response = client.post("/api/v1/contacts", headers=dev, json=payload)
@@ -138,9 +139,9 @@ def test_orders_feed_rfm(client, dev):
 
 
 def test_roles_guard_writes(client, api_token):
-    editor = api_token("editor")
-    assert client.post("/api/v1/contacts", headers=editor, json={"phone": "13800138000"}).status_code == 403
-    assert client.get("/api/v1/contacts", headers=editor).status_code == 200
+    ops = api_token("ops")
+    assert client.post("/api/v1/contacts", headers=ops, json={"phone": "13800138000"}).status_code == 403
+    assert client.get("/api/v1/contacts", headers=ops).status_code == 200
     assert client.post("/api/v1/contacts", json={"phone": "13800138000"}).status_code == 401
 
 

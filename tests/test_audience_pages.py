@@ -33,7 +33,7 @@ def test_contacts_list_searches_filters_by_expression_and_pages(logged_in_editor
     assert "position 14" in broken and 'class="caret"' in broken
 
 
-def test_contact_page_shows_the_timeline_of_tags_orders_deliveries_and_clicks(app, logged_in_ops):
+def test_contact_page_shows_the_timeline_of_tags_orders_deliveries_and_clicks(app, logged_in_editor):
     from campaigner.deliveries.models import Delivery
 
     with database.connection_context():
@@ -42,7 +42,7 @@ def test_contact_page_shows_the_timeline_of_tags_orders_deliveries_and_clicks(ap
         Delivery.create(source_type="campaign", source_id=1, contact=contact, channel="sms", status="sent",
                         idempotency_key="k-1", sent_at=utcnow())
         _click(contact)
-    page = logged_in_ops.get(f"/audience/contacts/{contact.id}").get_data(as_text=True)
+    page = logged_in_editor.get(f"/audience/contacts/{contact.id}").get_data(as_text=True)
     timeline = page[page.index('class="timeline"'):]
     for text in ("tag added", "vip", "88.50", "#O-9", "sms: sent", "https://example.com/latte", "created"):
         assert text in timeline, text
@@ -56,60 +56,60 @@ def _click(contact):
     Click.create(link=link, contact=contact, visitor=f"c:{contact.id}")
 
 
-def test_ops_tags_and_untags_with_htmx_partials(app, logged_in_ops):
+def test_editor_tags_and_untags_with_htmx_partials(app, logged_in_editor):
     with database.connection_context():
         contact = create_contact({"phone": "13800138000"})
-    added = logged_in_ops.post(f"/audience/contacts/{contact.id}/tags", data={"key": "vip, 渠道:门店"},
+    added = logged_in_editor.post(f"/audience/contacts/{contact.id}/tags", data={"key": "vip, 渠道:门店"},
                                headers={"HX-Request": "true"})
     html = added.get_data(as_text=True)
     assert added.status_code == 200 and html.lstrip().startswith('<section class="card" id="contact-tags">')
     assert "渠道:门店" in html
-    logged_in_ops.post(f"/audience/contacts/{contact.id}/tags/remove", data={"key": "vip"}, headers={"HX-Request": "true"})
+    logged_in_editor.post(f"/audience/contacts/{contact.id}/tags/remove", data={"key": "vip"}, headers={"HX-Request": "true"})
     with database.connection_context():
         assert contact_tag_keys(contact) == ["渠道:门店"]
-    empty = logged_in_ops.post(f"/audience/contacts/{contact.id}/tags", data={"key": " "}, headers={"HX-Request": "true"})
+    empty = logged_in_editor.post(f"/audience/contacts/{contact.id}/tags", data={"key": " "}, headers={"HX-Request": "true"})
     assert empty.status_code == 400 and "Write a tag" in empty.get_data(as_text=True)
 
 
-def test_editors_read_contacts_but_cannot_change_them(app, logged_in_editor):
+def test_ops_read_contacts_but_cannot_change_them(app, logged_in_ops):
     with database.connection_context():
         contact = create_contact({"phone": "13800138000"})
-    assert logged_in_editor.get(f"/audience/contacts/{contact.id}").status_code == 200
-    assert logged_in_editor.post(f"/audience/contacts/{contact.id}/tags", data={"key": "x"}).status_code == 403
-    assert logged_in_editor.get("/audience/contacts/new").status_code == 403
+    assert logged_in_ops.get(f"/audience/contacts/{contact.id}").status_code == 200
+    assert logged_in_ops.post(f"/audience/contacts/{contact.id}/tags", data={"key": "x"}).status_code == 403
+    assert logged_in_ops.get("/audience/contacts/new").status_code == 403
 
 
-def test_ops_creates_and_edits_a_contact_and_sees_field_errors(app, logged_in_ops):
-    bad = logged_in_ops.post("/audience/contacts/new", data={"name": "X", "phone": "12345"})
+def test_editor_creates_and_edits_a_contact_and_sees_field_errors(app, logged_in_editor):
+    bad = logged_in_editor.post("/audience/contacts/new", data={"name": "X", "phone": "12345"})
     assert bad.status_code == 400 and "12345" in bad.get_data(as_text=True)
-    made = logged_in_ops.post("/audience/contacts/new", data={
+    made = logged_in_editor.post("/audience/contacts/new", data={
         "name": "韩梅梅", "phone": "138-0013-8000", "tags": "vip，渠道:门店", "attributes": "city=上海"})
     assert made.status_code == 302
     with database.connection_context():
         contact = Contact.get(Contact.name == "韩梅梅")
         assert contact.phone == "+8613800138000" and contact.attributes == {"city": "上海"}
         assert contact_tag_keys(contact) == ["vip", "渠道:门店"]
-    logged_in_ops.post(f"/audience/contacts/{contact.id}/edit", data={
+    logged_in_editor.post(f"/audience/contacts/{contact.id}/edit", data={
         "name": "韩梅梅", "phone": "13800138000", "email": "mei@example.com", "attributes": "level=gold"})
     with database.connection_context():
         contact = Contact.get_by_id(contact.id)
         assert contact.email == "mei@example.com" and contact.attributes == {"level": "gold"}
-    opted = logged_in_ops.post(f"/audience/contacts/{contact.id}/opt-out", data={"channel": "sms"})
+    opted = logged_in_editor.post(f"/audience/contacts/{contact.id}/opt-out", data={"channel": "sms"})
     assert opted.status_code == 302
-    assert "opted out" in logged_in_ops.get(opted.headers["Location"]).get_data(as_text=True)
+    assert "opted out" in logged_in_editor.get(opted.headers["Location"]).get_data(as_text=True)
 
 
-def test_tag_groups_and_tags_are_managed_on_the_tags_page(app, logged_in_ops):
-    assert logged_in_ops.post("/audience/tags", data={"what": "group", "group-name": "职业"}).status_code == 302
-    assert logged_in_ops.post("/audience/tags", data={"what": "tag", "tag-key": "职业:教师"}).status_code == 302
-    clash = logged_in_ops.post("/audience/tags", data={"what": "tag", "tag-key": "职业:教师"})
+def test_tag_groups_and_tags_are_managed_on_the_tags_page(app, logged_in_editor):
+    assert logged_in_editor.post("/audience/tags", data={"what": "group", "group-name": "职业"}).status_code == 302
+    assert logged_in_editor.post("/audience/tags", data={"what": "tag", "tag-key": "职业:教师"}).status_code == 302
+    clash = logged_in_editor.post("/audience/tags", data={"what": "tag", "tag-key": "职业:教师"})
     assert clash.status_code == 400 and "exists" in clash.get_data(as_text=True)
-    page = logged_in_ops.get("/audience/tags").get_data(as_text=True)
+    page = logged_in_editor.get("/audience/tags").get_data(as_text=True)
     assert "职业" in page and "职业:教师" in page
     with database.connection_context():
         tag = Tag.get(Tag.key == "职业:教师")
         contact = create_contact({"phone": "13800138000"}, tags=["职业:教师"])
-    assert logged_in_ops.post(f"/audience/tags/{tag.id}/delete").status_code == 302
+    assert logged_in_editor.post(f"/audience/tags/{tag.id}/delete").status_code == 302
     with database.connection_context():
         assert contact_tag_keys(contact) == []
 

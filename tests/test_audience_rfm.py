@@ -108,15 +108,15 @@ def test_a_nightly_task_recomputes(app, rfm_orders):
         assert contact_tag_keys(rfm_orders["anna"])[0] in set(f"rfm:{c}" for c in "ABCDEFGH")
 
 
-def test_ops_sees_class_sizes_and_gmv_share_and_recomputes(app, logged_in_ops, rfm_orders):
-    empty = logged_in_ops.get("/audience/rfm").get_data(as_text=True)
+def test_editor_sees_class_sizes_and_gmv_share_and_recomputes(app, logged_in_editor, rfm_orders):
+    empty = logged_in_editor.get("/audience/rfm").get_data(as_text=True)
     assert "Not computed yet" in empty
-    assert logged_in_ops.post("/audience/rfm", data={"what": "recompute"}).status_code == 302
-    page = logged_in_ops.get("/audience/rfm").get_data(as_text=True)
+    assert logged_in_editor.post("/audience/rfm", data={"what": "recompute"}).status_code == 302
+    page = logged_in_editor.get("/audience/rfm").get_data(as_text=True)
     assert "38.5%" in page  # class A: 600 of 1560
     assert "近高高" in page and "super" in page.lower()
     # The page computes at the real clock: a threshold of 100,000 days makes every fixture order recent.
-    saved = logged_in_ops.post("/audience/rfm", data={"what": "thresholds", "recency_days": "100000",
+    saved = logged_in_editor.post("/audience/rfm", data={"what": "thresholds", "recency_days": "100000",
                                                       "frequency": "2", "monetary": "200"})
     assert saved.status_code == 302
     with database.connection_context():
@@ -124,14 +124,14 @@ def test_ops_sees_class_sizes_and_gmv_share_and_recomputes(app, logged_in_ops, r
         assert contact_tag_keys(rfm_orders["anna"]) == ["rfm:A", "super-user"]
 
 
-def test_bad_thresholds_are_refused(logged_in_ops):
-    page = logged_in_ops.post("/audience/rfm", data={"what": "thresholds", "recency_days": "-3"})
+def test_bad_thresholds_are_refused(logged_in_editor):
+    page = logged_in_editor.post("/audience/rfm", data={"what": "thresholds", "recency_days": "-3"})
     assert page.status_code == 400 and "zero or more" in page.get_data(as_text=True)
 
 
-def test_editors_see_rfm_but_cannot_recompute(logged_in_editor):
-    assert logged_in_editor.get("/audience/rfm").status_code == 200
-    assert logged_in_editor.post("/audience/rfm", data={"what": "recompute"}).status_code == 403
+def test_ops_see_rfm_but_cannot_recompute(logged_in_ops):
+    assert logged_in_ops.get("/audience/rfm").status_code == 200
+    assert logged_in_ops.post("/audience/rfm", data={"what": "recompute"}).status_code == 403
 
 
 def test_cli_recomputes(app, runner, rfm_orders):
@@ -140,8 +140,8 @@ def test_cli_recomputes(app, runner, rfm_orders):
     assert "8 contacts with orders" in result.output and "rfm:A" in result.output
 
 
-def test_rfm_page_reads_in_chinese(app, logged_in_ops, rfm_orders):
-    logged_in_ops.post("/audience/rfm", data={"what": "recompute"})
-    page = logged_in_ops.get("/audience/rfm", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+def test_rfm_page_reads_in_chinese(app, logged_in_editor, rfm_orders):
+    logged_in_editor.post("/audience/rfm", data={"what": "recompute"})
+    page = logged_in_editor.get("/audience/rfm", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "贡献 80% GMV 的最少联系人（占购买者 37.5%）" in page
     assert "近期、高频、高消费" in page

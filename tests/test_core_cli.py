@@ -80,7 +80,13 @@ def test_up_prints_admin_password_serves_ui_and_keeps_records_across_restart(ins
     try:
         password = re.search(r"One-time password: (\S+)", startup).group(1)
         session = sign_in(base, "admin@example.com", password)
-        assert "Dashboard" in session.get(f"{base}/").text
+        # The printed password is one-time: every page leads to changing it first.
+        settings = session.get(f"{base}/").text
+        token = re.search(r'name="pw-csrf_token" type="hidden" value="([^"]+)"', settings).group(1)
+        password, one_time = "admin-password-9", password
+        changed = session.post(f"{base}/settings/password", data={"pw-csrf_token": token, "pw-current": one_time,
+                                                                  "pw-new": password, "pw-confirm": password})
+        assert changed.status_code == 200 and "Dashboard" in session.get(f"{base}/").text
         page = session.get(f"{base}/settings/users").text
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
         created = session.post(f"{base}/settings/users",

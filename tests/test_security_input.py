@@ -66,7 +66,7 @@ def test_a_throttle_beyond_64_bits_is_refused(client, api_token):
     response = client.post("/api/v1/campaigns", headers=api_token("editor"),
                            json={"name": "c", "content_id": content.id, "channels": ["email"],
                                  "throttle_per_minute": 10 ** 30})
-    assert response.status_code == 422, response.get_json()
+    assert response.status_code in (400, 422) and "throttle" in response.get_json()["error"]
     assert count(Campaign) == 0
 
 
@@ -81,7 +81,7 @@ def test_content_with_a_number_for_a_title_is_refused_and_not_stored(client, api
     from campaigner.content.models import ContentItem
 
     response = client.post("/api/v1/content", headers=api_token("editor"), json={"title": 5, "body": "x"})
-    assert response.status_code == 422 and response.get_json()["field"] == "title"
+    assert response.status_code == 400 and response.get_json()["field"] == "title"
     assert count(ContentItem) == 0
 
 
@@ -114,3 +114,17 @@ def test_a_contact_name_has_the_same_limit_in_the_api_as_in_the_form(client, api
 @pytest.mark.parametrize("url", ["/deliveries/running", "/campaigns/audience-count?audience=tag:vip"])
 def test_fragment_addresses_opened_without_htmx_answer(logged_in_admin, url):
     assert logged_in_admin.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("method, url, kwargs", [
+    ("GET", "/api/v1/links?q=a%00b", {}),
+    ("POST", "/api/v1/contacts", {"json": {"name": "王\u0000芳", "external_id": "c-1"}}),
+])
+def test_a_nul_character_is_refused_on_both_backends(client, api_token, method, url, kwargs):
+    response = client.open(url, method=method, headers=api_token("editor"), **kwargs)
+    assert response.status_code == 400 and "NUL" in response.get_json()["error"]
+
+
+def test_a_nul_character_in_a_form_is_refused(logged_in_editor):
+    response = logged_in_editor.post("/audience/contacts/new", data={"name": "a\x00", "external_id": "c-3"})
+    assert response.status_code == 400

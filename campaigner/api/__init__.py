@@ -74,15 +74,15 @@ def json_body() -> dict:
     return data
 
 
-def load_body(schema: type[Schema]) -> dict:
-    """The JSON body loaded by a marshmallow schema (campaigner.api.schemas), or a 422 naming each bad field."""
+def load_body(schema: type[Schema], status: int = 422) -> dict:
+    """The JSON body loaded by a marshmallow schema (campaigner.api.schemas), or `status` naming each bad field."""
     try:
         return schema().load(json_body())
     except ValidationError as exc:
         fields = {name: "; ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
                   for name, problems in exc.normalized_messages().items()}
         first = next(iter(fields))
-        raise ApiError(f"{first}: {fields[first]}", 422, field=first, fields=fields) from None
+        raise ApiError(f"{first}: {fields[first]}", status, field=first, fields=fields) from None
 
 
 def found(row, message: str):

@@ -214,14 +214,13 @@ def analytics_goals_create():
         201: {description: The goal and its progress}
         400: BadRequest
         403: Forbidden
-        422: Invalid
     """
-    data = load_body(GoalIn)
+    data = load_body(GoalIn, status=400)  # this endpoint has always answered 400 to a bad goal
     try:
         goal = services.create_goal(name=data["name"], metric=data["metric"], target=data["target"],
                                     period_start=data["period_start"], period_end=data["period_end"], user=g.api_user)
     except ValueError as exc:
-        raise ApiError(str(exc), 422) from None
+        raise ApiError(str(exc)) from None
     return jsonify(goal_json(services.kpi_progress(goal, _tz(), _today()))), 201
 
 
@@ -254,7 +253,13 @@ def analytics_channel_cost(channel: str):
         required: true
         content:
           application/json:
-            schema: {type: object, required: [cost_per_message], properties: {cost_per_message: {type: number, minimum: 0}}}
+            schema:
+              type: object
+              required: [cost_per_message]
+              properties:
+                cost_per_message:
+                  description: a number, or a decimal written as text ("0.045")
+                  oneOf: [{type: number, minimum: 0}, {type: string, pattern: '^[0-9]+(\.[0-9]+)?$'}]
       responses:
         200: {description: Saved}
         400: BadRequest

@@ -100,7 +100,7 @@ PARAMETERS = {
 
 # <converter(args):name> in a Flask rule
 RULE_ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-# What a rule's converter accepts; <int:> is bounded to 64 bits (campaigner.app.BoundedIntConverter).
+# What a rule's converter accepts; <int:> is bounded to 64 bits (campaigner.app.BoundedIntegerConverter).
 CONVERTER_SCHEMAS = {"int": {"type": "integer", "minimum": 0, "maximum": 2 ** 63 - 1}, "float": {"type": "number"}}
 
 

@@ -2,8 +2,13 @@
 
 The document is what clients (and fuzzers) read, so the API holds requests to it: a
 wrong type (``"title": 5``, ``"channel": [null]``), a missing required field or a
-value outside the declared bounds is refused with 422 before the view runs, and so
-before anything is written. The schemas come from the views' docstrings and from the
+body of the wrong shape is refused with 400 (the document's BadRequest) before the view
+runs, and so before anything is written. The shape is what would otherwise crash a view
+that trusts it: types, required fields, the alternatives of a oneOf. A value of the right
+type that the field does not allow (an enum, a bound, a length) is the view's and its
+service's to refuse, with their own message and status (usually 422).
+Formats (date, date-time, email) are left to the views, which accept more than the
+strict formats (a local time without a zone) and say what is wrong in their own words. The schemas come from the views' docstrings and from the
 marshmallow schemas in `campaigner.api.schemas`; they are resolved once per app.
 """
 from __future__ import annotations
@@ -14,6 +19,8 @@ from jsonschema.exceptions import best_match
 from openapi_schema_validator import OAS30Validator
 
 EXTENSION = "campaigner.api_body_validators"
+# The schema keywords that describe a body's shape; the others (enum, bounds, lengths) are left to the views.
+SHAPE = {"type", "required", "oneOf", "anyOf", "allOf", "not"}
 _RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?(\w+)>")
 
 
@@ -33,8 +40,7 @@ def _validators(app) -> dict:
                 continue
             # The components ride along, so "#/components/schemas/…" resolves inside the schema.
             rooted = {**schema, "components": document.get("components", {})}
-            validators[rule.endpoint, method] = (bool(body.get("required")),
-                                                 OAS30Validator(rooted, format_checker=OAS30Validator.FORMAT_CHECKER))
+            validators[rule.endpoint, method] = (bool(body.get("required")), OAS30Validator(rooted))
     return validators
 
 
@@ -52,9 +58,9 @@ def body_problem(app, endpoint: str, method: str, request) -> tuple[int, str, st
     data = request.get_json(silent=True)
     if data is None:
         return 400, "the request body is not valid JSON", None
-    error = best_match(validator.iter_errors(data))
+    error = best_match(e for e in validator.iter_errors(data) if e.validator in SHAPE)
     if error is None:
         return None
     field = ".".join(str(p) for p in error.absolute_path) or None
     message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
-    return 422, f"{field}: {message}" if field else message, field
+    return 400, f"{field}: {message}" if field else message, field
