@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException
 
-from campaigner import i18n
+from campaigner import i18n, localtime
 from campaigner.db import database
 from campaigner.extensions import limiter
 from campaigner.runtime import start_runtime
@@ -77,7 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
     Htmx(app)
     csrf = CSRFProtect(app)
     limiter.init_app(app)
-    Babel(app, locale_selector=i18n.select_locale, timezone_selector=lambda: settings["TIMEZONE"],
+    Babel(app, locale_selector=i18n.select_locale, timezone_selector=localtime.select_timezone,
           default_translation_directories=i18n.compile_catalogs(settings["INSTANCE_PATH"]))
     _init_login(app)
     _init_database_per_request(app)
@@ -92,6 +92,7 @@ def create_app(config: dict | None = None) -> Flask:
     _init_access_control(app)
     _init_errors(app)
     _init_templates(app)
+    localtime.register(app)
 
     @app.route("/vendor/htmx.min.js")
     def htmx_js():

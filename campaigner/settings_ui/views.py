@@ -1,7 +1,7 @@
 """Settings: your preferences, password and API tokens; users (admins only)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -9,6 +9,7 @@ from campaigner.accounts.forms import ChangePasswordForm, PreferencesForm, Token
 from campaigner.accounts.models import ApiToken, User
 from campaigner.accounts.services import AccountError, change_password, create_token, create_user, revoke_token
 from campaigner.audit import record_audit
+from campaigner.localtime import timezone_names
 from campaigner.web import render_page, roles_required
 
 bp = Blueprint("settings_ui", __name__, url_prefix="/settings")
@@ -22,11 +23,16 @@ def _tokens():
 @bp.route("/", methods=["GET", "POST"])
 def index():
     prefs = PreferencesForm(prefix="prefs", obj=current_user)
+    instance_zone = current_app.config["CAMPAIGNER"]["TIMEZONE"]
+    prefs.timezone.choices = [("", _("As the instance (%(zone)s)", zone=instance_zone)),
+                              *[(name, name) for name in timezone_names()]]
     if request.method == "GET":
         prefs.locale.data = current_user.locale or ""
+        prefs.timezone.data = current_user.timezone or ""
     if prefs.validate_on_submit():
         current_user.name = prefs.name.data or ""
         current_user.locale = prefs.locale.data or None
+        current_user.timezone = prefs.timezone.data or None
         current_user.save()
         flash(_("Preferences saved."), "success")
         return redirect(url_for(".index"))
