@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException
 
-from campaigner import i18n, localtime
+from campaigner import i18n, labels, localtime
 from campaigner.db import database
 from campaigner.extensions import limiter
 from campaigner.runtime import start_runtime
@@ -93,6 +93,7 @@ def create_app(config: dict | None = None) -> Flask:
     _init_errors(app)
     _init_templates(app)
     localtime.register(app)
+    labels.register(app)
 
     @app.route("/vendor/htmx.min.js")
     def htmx_js():

@@ -1,4 +1,4 @@
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
@@ -7,6 +7,10 @@ from campaigner.accounts.models import ROLES
 from campaigner.accounts.services import MIN_PASSWORD_LENGTH
 from campaigner.i18n import LOCALES
 from campaigner.localtime import is_timezone
+
+
+ROLE_LABELS = {"editor": lazy_pgettext("role", "editor"), "ops": lazy_pgettext("role", "ops"),
+               "developer": lazy_pgettext("role", "developer"), "admin": lazy_pgettext("role", "admin")}
 
 
 class LoginForm(FlaskForm):
@@ -38,7 +42,7 @@ class PreferencesForm(FlaskForm):
 class UserForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email()])
     name = StringField(_l("Name"), validators=[Length(max=100)])
-    role = SelectField(_l("Role"), choices=[SelectChoice(r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
 
 
 class TokenForm(FlaskForm):

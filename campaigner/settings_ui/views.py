@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, refresh
 from flask_login import current_user
 
 from campaigner.accounts.forms import ChangePasswordForm, PreferencesForm, TokenForm, UserForm
@@ -34,6 +34,7 @@ def index():
         current_user.locale = prefs.locale.data or None
         current_user.timezone = prefs.timezone.data or None
         current_user.save()
+        refresh()  # the message below in the language just chosen
         flash(_("Preferences saved."), "success")
         return redirect(url_for(".index"))
     return render_page("settings_ui/index.html", prefs=prefs, password_form=ChangePasswordForm(prefix="pw"),
