@@ -86,7 +86,9 @@ def memory_run(backend: str, n: int) -> dict:
                               text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         if done.returncode:
             raise AssertionError(f"the {n}-row import failed: {done.stderr[-2000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"import memory, {backend}, {n} rows: {figures}", file=sys.stderr, flush=True)
+        return figures
 
 
 def _baseline(backend: str, rows: list[list[str]]) -> float:
@@ -150,7 +152,8 @@ def run(args) -> dict:
         if Contact.select().count() != n - bad or skipped.skipped != bad:
             raise AssertionError(f"skip bad rows wrote {Contact.select().count()}, expected {n - bad}")
 
-    del data, bad_data, rows
+    file_mb = round(len(data) / 1e6, 2)
+    del data, bad_data, rows  # the memory runs generate their own files
     small, large = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
     memory = {size: memory_run(args.backend, size) for size in (small, large)}
 
@@ -158,7 +161,7 @@ def run(args) -> dict:
         "import", args.backend, n, import_s, "s",
         baseline=baseline_s, baseline_unit="s", ratio=import_s / baseline_s,
         target="100,000 rows <= 30 s; peak RSS <= 200 MB at 100,000 rows and <= 300 MB at 1,000,000",
-        rows_per_s=round(n / import_s), contact_tags_written=links, file_mb=round(len(data) / 1e6, 2),
+        rows_per_s=round(n / import_s), contact_tags_written=links, file_mb=file_mb,
         encoding="gbk", reimport_unchanged_s=round(reimport_s, 2),
         bad_rows=bad, all_or_nothing_refused_s=round(refused_s, 2), all_or_nothing_written=0,
         skip_bad_rows_s=round(skip_s, 2), skip_bad_rows_written=n - bad,
