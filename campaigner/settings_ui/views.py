@@ -37,8 +37,9 @@ def index():
         refresh()  # the message below in the language just chosen
         flash(_("Preferences saved."), "success")
         return redirect(url_for(".index"))
-    return render_page("settings_ui/index.html", prefs=prefs, password_form=ChangePasswordForm(prefix="pw"),
+    page = render_page("settings_ui/index.html", prefs=prefs, password_form=ChangePasswordForm(prefix="pw"),
                        token_form=TokenForm(prefix="token"), tokens=_tokens(), new_token=None)
+    return page, (400 if request.method == "POST" else 200)  # a POST that gets here was refused
 
 
 @bp.route("/password", methods=["POST"])
