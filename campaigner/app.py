@@ -13,7 +13,7 @@ from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from campaigner import i18n
+from campaigner import i18n, labels, localtime
 from campaigner.db import database
 from campaigner.accounts.services import session_user
 from campaigner.accounts.views import SESSION_KEY
@@ -103,7 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     Htmx(app)
     csrf = CSRFProtect(app)
     limiter.init_app(app)
-    Babel(app, locale_selector=i18n.select_locale, timezone_selector=lambda: settings["TIMEZONE"],
+    Babel(app, locale_selector=i18n.select_locale, timezone_selector=localtime.select_timezone,
           default_translation_directories=i18n.compile_catalogs(settings["INSTANCE_PATH"]))
     _init_login(app)
     _refuse_nul_characters(app)
@@ -120,6 +120,8 @@ def create_app(config: dict | None = None) -> Flask:
     _init_access_control(app)
     _init_errors(app)
     _init_templates(app)
+    localtime.register(app)
+    labels.register(app)
 
     @app.route("/vendor/htmx.min.js")
     def htmx_js():

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, object] = {
     "SESSION_IDLE_MINUTES": 720,  # a session unused this long ends
     "LINK_INTERNAL_HOSTS": "",  # comma-separated internal hosts short links may point to
     "WORKERS": 4,
+    "IMPORT_MATCH_ORDER": "external_id,phone,email",  # which identifier finds an existing contact first
 }
 
 
@@ -116,5 +117,9 @@ def _validate(settings: dict) -> None:
                 raise ValueError
         except (TypeError, ValueError):
             raise SettingsError(name, f"{settings[name]!r} is not a positive whole number") from None
+    order = [n.strip() for n in str(settings["IMPORT_MATCH_ORDER"]).split(",") if n.strip()]
+    if not order or not set(order) <= {"external_id", "phone", "email", "chat_id", "openid"}:
+        raise SettingsError("IMPORT_MATCH_ORDER", f"{settings['IMPORT_MATCH_ORDER']!r} is not a list of "
+                            "external_id, phone, email, chat_id, openid")
     if len(str(settings["SECRET_KEY"])) < 16:
         raise SettingsError("SECRET_KEY", "must be at least 16 characters")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 import uuid
 
@@ -79,6 +80,9 @@ def engine_settings(app):
     return store
 
 
+_PHONES = itertools.count()
+
+
 def make_contacts(n: int, **fields) -> list[int]:
     """`n` contacts with an email and a phone each (override any field); return their ids."""
     from campaigner.audience.models import Contact
@@ -86,7 +90,8 @@ def make_contacts(n: int, **fields) -> list[int]:
     tag = uuid.uuid4().hex[:6]
     rows = []
     for i in range(n):
-        row = {"name": f"Contact {i}", "email": f"c{i}-{tag}@example.com", "phone": f"+86138{i:08d}",
+        # Each contact a number of its own across calls: a campaign sends one address once.
+        row = {"name": f"Contact {i}", "email": f"c{i}-{tag}@example.com", "phone": f"+86138{next(_PHONES):08d}",
                "external_id": f"ext-{tag}-{i}", "attributes": {}}
         row.update({k: (v(i) if callable(v) else v) for k, v in fields.items()})
         rows.append(row)

@@ -57,7 +57,8 @@ def test_bulk_upsert_is_all_or_nothing_unless_asked(client, dev):
              {"phone": "13800000001", "name": "same as B1", "opt_outs": ["sms"]}]
     refused = client.post("/api/v1/contacts/bulk", headers=dev, json={"contacts": batch})
     assert refused.status_code == 422
-    assert refused.json["errors"] == [{"index": 1, "field": "phone", "reason": "'not a phone' is not a phone number"}]
+    assert refused.json["errors"] == [{"index": 1, "field": "phone", "reason": "“not a phone” is not a phone number",
+                                       "code": "phone_not_a_number", "params": {"value": "not a phone"}}]
     with database.connection_context():
         assert Contact.select().count() == 0
     done = client.post("/api/v1/contacts/bulk", headers=dev, json={"contacts": batch, "skip_bad": True})

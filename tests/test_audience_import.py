@@ -79,21 +79,25 @@ def test_rows_are_matched_by_external_id_then_phone_then_email(db):
         "M001,New Name,,\n"                     # external id -> updates by_external
         ",Phone Person,139 0000 0001,\n"        # phone -> by_phone
         ",Mail Person,,MAIL@example.com\n"      # email (case-insensitive) -> by_email
-        "M777,Same Phone,13900000002,\n"        # phone of a contact with another external id -> a new contact
+        "M777,Same Phone,13900000002,\n"        # phone of a contact with another external id -> merged into it
         "M778,Twice,13900000003,\n"
         ",,13900000003,twice@example.com\n"     # the same person twice in the file: one contact
     ).encode()
     result = importer.import_contacts(data)
     assert result.imported, result.errors
-    assert (result.created, result.updated) == (2, 3)
+    assert (result.created, result.updated) == (1, 4)
     assert Contact.get_by_id(by_external.id).name == "New Name"
     assert Contact.get_by_id(by_phone.id).name == "Phone Person"
     assert Contact.get_by_id(by_email.id).name == "Mail Person"
-    assert Contact.get_by_id(other_system.id).external_id == "X9"
-    assert Contact.get(Contact.external_id == "M777").phone == "+8613900000002"
+    assert Contact.get_by_id(other_system.id).external_id == "X9"  # the contact keeps its own id
+    assert Contact.get_by_id(other_system.id).name == "Same Phone"
+    assert not Contact.select().where(Contact.external_id == "M777").exists()
     twice = Contact.get(Contact.external_id == "M778")
     assert twice.email == "twice@example.com"
-    assert Contact.select().count() == 6
+    assert Contact.select().count() == 5
+    assert [(w.row, w.reason) for w in result.warnings] == [
+        (5, f"merged into contact #{other_system.id}, whose external id X9 was kept"),
+        (7, f"merged into contact #{twice.id}")]
 
 
 def test_reimporting_the_same_file_changes_nothing(db):
@@ -119,7 +123,7 @@ def test_a_file_with_bad_rows_reports_each_and_imports_nothing(db):
     create_contact({"external_id": "G1", "name": "before"})
     before = snapshot()
     data = BAD_CSV.encode()
-    result = importer.import_contacts(data)
+    result = importer.import_contacts(data, strict=True)  # a bad value refuses its row
     assert not result.imported
     assert [(e.row, e.field) for e in result.errors] == [(3, "phone"), (5, "email"), (6, "")]
     assert "12345" in result.errors[0].reason and "not-an-email" in result.errors[1].reason
@@ -129,7 +133,7 @@ def test_a_file_with_bad_rows_reports_each_and_imports_nothing(db):
 
 
 def test_skip_bad_rows_imports_exactly_the_good_rows(db):
-    result = importer.import_contacts(BAD_CSV.encode(), skip_bad_rows=True)
+    result = importer.import_contacts(BAD_CSV.encode(), skip_bad_rows=True, strict=True)
     assert result.imported and result.skipped == 3
     imported = sorted(c.external_id for c in Contact.select())
     assert imported == ["B3", "G1", "G2"]  # B3's row is good: its phone and identifiers are fine
@@ -137,10 +141,11 @@ def test_skip_bad_rows_imports_exactly_the_good_rows(db):
 
 
 def test_error_report_is_a_csv_of_row_field_and_reason(db):
-    result = importer.import_contacts(BAD_CSV.encode())
+    result = importer.import_contacts(BAD_CSV.encode(), strict=True)
     rows = list(csv.reader(io.StringIO(importer.errors_csv(result.errors).lstrip("\ufeff"))))
-    assert rows[0] == ["row", "field", "reason"]
-    assert [r[:2] for r in rows[1:]] == [["3", "phone"], ["5", "email"], ["6", ""]]
+    assert rows[0] == ["row", "field", "level", "code", "reason"]
+    assert [r[:4] for r in rows[1:]] == [["3", "phone", "error", "phone_too_short"], ["5", "email", "error", "email_invalid"],
+                                         ["6", "", "error", "no_identifier"]]
 
 
 @pytest.fixture
@@ -263,7 +268,8 @@ def test_ops_maps_columns_previews_rows_and_imports_in_the_wizard(app, logged_in
 
 def test_wizard_rejects_a_bad_file_then_imports_good_rows_and_serves_the_report(app, logged_in_ops):
     job = upload(logged_in_ops, BAD_CSV.encode(), "bad.csv")
-    form = {"map-0": "external_id", "map-1": "name", "map-2": "phone", "map-3": "email", "map-4": "tags"}
+    form = {"map-0": "external_id", "map-1": "name", "map-2": "phone", "map-3": "email", "map-4": "tags",
+            "strict": "y"}  # the user asks that a bad value refuse its row
     url = logged_in_ops.post(f"/audience/imports/{job.id}/run", data=form).headers["Location"]
     assert run_queued_imports() == 1
     text = logged_in_ops.get(url).get_data(as_text=True)
@@ -310,7 +316,7 @@ def test_the_job_page_shows_progress_and_polls_only_while_the_import_works(app, 
     block = logged_in_ops.get(url, headers={"HX-Request": "true"})
     text = block.get_data(as_text=True)
     assert text.lstrip().startswith('<div id="import-job"') and "<html" not in text  # the block alone
-    assert 'hx-trigger="every 1s"' in text and "400 of 1000 rows checked" in text
+    assert 'hx-trigger="every 1s"' in text and "400 of 1000 rows read; 0 written" in text
     assert "HX-Request" in block.headers["Vary"]
     with database.connection_context():
         ImportJob.update(processed_rows=1000).where(ImportJob.id == job.id).execute()
@@ -566,10 +572,10 @@ def test_cli_imports_with_mappings_and_writes_the_error_report(app, runner, tmp_
     path = tmp_path / "bad.csv"
     path.write_bytes(BAD_CSV.encode("gbk"))
     report = tmp_path / "errors.csv"
-    refused = runner.invoke(["audience", "import", str(path), "--errors", str(report)])
+    refused = runner.invoke(["audience", "import", str(path), "--strict", "--errors", str(report)])
     assert refused.exit_code == 1 and "nothing imported: 3 of 6 rows" in refused.output
     assert report.read_text(encoding="utf-8").lstrip("\ufeff").splitlines()[1].startswith("3,phone,")
-    done = runner.invoke(["audience", "import", str(path), "--skip-bad-rows", "--map", "tags=tag_group:level"])
+    done = runner.invoke(["audience", "import", str(path), "--strict", "--skip-bad-rows", "--map", "tags=tag_group:level"])
     assert done.exit_code == 0, done.output
     assert "3 created" in done.output
     with database.connection_context():

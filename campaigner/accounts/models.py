@@ -17,6 +17,7 @@ class User(BaseModel):
     password_hash = peewee.CharField()
     role = peewee.CharField(default="editor", choices=[(r, r) for r in ROLES])
     locale = peewee.CharField(null=True)  # None: from the browser's language
+    timezone = peewee.CharField(null=True)  # None: the instance's TIMEZONE
     active = peewee.BooleanField(default=True)
     created_at = peewee.DateTimeField(default=utcnow)
     last_login_at = peewee.DateTimeField(null=True)

@@ -249,7 +249,8 @@ def contacts_bulk():
     if len(items) > MAX_BULK:
         raise ApiError(f"at most {MAX_BULK} contacts a request", 413)
     result = importer.upsert_contacts(items, skip_bad_rows=bool(data.get("skip_bad")), source="api")
-    errors = [{"index": e.row, "field": e.field, "reason": e.reason} for e in result.errors]
+    errors = [{"index": e.row, "field": e.field, "reason": e.reason, "code": e.code, "params": e.params}
+              for e in result.errors]
     if not result.imported:
         raise ApiError(f"{result.skipped} contacts are not valid; nothing was written", 422, errors=errors)
     record_audit(g.api_user, "imported", object_type="contact", summary=f"bulk: {result.created} created, "

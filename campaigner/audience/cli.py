@@ -24,10 +24,16 @@ def audience():
 @click.option("--encoding", type=click.Choice(["auto", "utf-8", "gbk"]), default="auto", show_default=True)
 @click.option("--skip-bad-rows", is_flag=True, help="Import the good rows and report the bad ones "
                                                     "(default: a file with a bad row imports nothing).")
+@click.option("--strict", is_flag=True, help="Refuse a row with any bad value (default: a bad phone or email is "
+                                               "left out and the row kept when another identifier names the contact).")
+@click.option("--match-on", default=None, metavar="ID,ID",
+              help="Which identifiers find an existing contact, first first (default: the instance's "
+                   "IMPORT_MATCH_ORDER, external_id,phone,email).")
 @click.option("--errors", "errors_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-row error report (row, field, reason) to this CSV file.")
 @with_appcontext
-def import_command(file: Path, kind: str, mappings, ignored, encoding: str, skip_bad_rows: bool, errors_out):
+def import_command(file: Path, kind: str, mappings, ignored, encoding: str, skip_bad_rows: bool, strict: bool,
+                   match_on: str | None, errors_out):
     """Import contacts (or orders) from a CSV file: UTF-8, UTF-8 with BOM or GBK."""
     from campaigner.audience import importer
     from campaigner.audience.models import ImportJob
@@ -52,7 +58,9 @@ def import_command(file: Path, kind: str, mappings, ignored, encoding: str, skip
         mapping[column] = ""
     click.echo("Columns: " + ", ".join(f"{h} -> {mapping.get(h) or '(ignored)'}" for h in headers))
     run = importer.import_contacts if kind == "contacts" else importer.import_orders
-    options = {"timezone": current_app.config["CAMPAIGNER"].get("TIMEZONE", "UTC")} if kind == "orders" else {}
+    settings = current_app.config["CAMPAIGNER"]
+    options = ({"timezone": settings.get("TIMEZONE", "UTC")} if kind == "orders" else
+               {"strict": strict, "match_on": match_on or settings.get("IMPORT_MATCH_ORDER", "")})
     with database.connection_context():
         try:
             result = run(source, mapping, encoding=encoding, skip_bad_rows=skip_bad_rows, source=f"cli:{file.name}",
@@ -62,9 +70,12 @@ def import_command(file: Path, kind: str, mappings, ignored, encoding: str, skip
         ImportJob.create(kind=kind, filename=file.name, encoding=result.encoding, mapping=mapping,
                          skip_bad_rows=skip_bad_rows, status="done" if result.imported else "uploaded",
                          total_rows=result.total, created=result.created, updated=result.updated,
-                         skipped=result.skipped, errors=[e.as_dict() for e in result.errors], finished_at=utcnow())
-    if errors_out and result.errors:
-        errors_out.write_text(importer.errors_csv(result.errors), encoding="utf-8")
+                         skipped=result.skipped, errors=[e.as_dict() for e in result.errors],
+                         warnings=[w.as_dict() for w in result.warnings], strict=strict, finished_at=utcnow())
+    if errors_out and (result.errors or result.warnings):
+        errors_out.write_text(importer.errors_csv(result.errors, warnings=result.warnings), encoding="utf-8")
+    for code, count, example in importer.summarise(result.warnings):
+        click.echo(f"note on {count} rows ({code}), e.g. row {example['row']}: {importer.issue_text(example)}", err=True)
     for error in result.errors[:20]:
         click.echo(f"row {error.row}, {error.field or '-'}: {error.reason}", err=True)
     if len(result.errors) > 20:

@@ -46,6 +46,8 @@ class UploadForm(FlaskForm):
 
 class RunImportForm(FlaskForm):
     skip_bad_rows = BooleanField(_l("Skip bad rows (import only the good ones)"))
+    strict = BooleanField(_l("Refuse a row with any bad value (otherwise a bad phone or email is left out "
+                             "and the row kept when another identifier names the contact)"))
 
 
 class ThresholdsForm(FlaskForm):

@@ -25,6 +25,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
 import logging
 import os
 import re
@@ -37,14 +38,16 @@ from pathlib import Path
 from typing import Iterable, Iterator, Union
 
 from campaigner.audience.models import Contact, ContactEvent, ImportJob, Order, Tag
+from campaigner.audience.reasons import reason_text, shown_value
 from campaigner.audience.services import (
-    DEFAULT_REGION, AudienceError, clean_tag_key, ensure_tags, normalize_email, normalize_phone,
+    DEFAULT_REGION, UNVERIFIED_TAG, AudienceError, check_phone, clean_tag_key, ensure_tags, normalize_email,
     normalize_timezone,
 )
 # write_transaction: on SQLite it takes the write lock at once, and the threads of a worker queue
 # for it on a lock of their own, so a send chain waits out an import instead of timing out.
 from campaigner.db import database, is_postgres, utcnow, write_transaction
 from campaigner.spreadsheet_csv import csv_writer
+from campaigner.queue import huey
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ CONTACT_TARGETS = CONTACT_FIELDS + ("tags",)  # plus tag_group:<group>, attr:<ke
 ORDER_TARGETS = ("contact_external_id", "contact_phone", "contact_email", "amount", "occurred_at",
                  "order_id", "source")
 IDENTIFIERS = ("external_id", "phone", "email", "chat_id", "openid")
+MATCH_ORDER = IDENTIFIERS  # which identifier finds an existing contact first (IMPORT_MATCH_ORDER changes it)
 
 # Header names people use for each field, lower-cased (the wizard and the CLI start from these).
 SYNONYMS = {
@@ -90,12 +94,31 @@ class ImportFileError(ValueError):
 
 @dataclass
 class RowError:
+    """Why a row was refused (an error) or what was noted about a kept row (a warning).
+
+    `code` and `params` are what the pages translate (`campaigner.audience.reasons`); `reason`
+    is the English sentence. `left_out`: the field's value was dropped and the row imported.
+    """
+
     row: int
     field: str
-    reason: str
+    code: str
+    params: dict = field(default_factory=dict)
+    left_out: bool = False
+
+    @property
+    def reason(self) -> str:
+        return reason_text(self.code, self.params, left_out=self.left_out)
+
+    @classmethod
+    def of(cls, row: int, column: str, exc: AudienceError, left_out: bool = False) -> "RowError":
+        return cls(row, column, exc.code, exc.params, left_out)
 
     def as_dict(self) -> dict:
-        return {"row": self.row, "field": self.field, "reason": self.reason}
+        item = {"row": self.row, "field": self.field, "reason": self.reason, "code": self.code, "params": self.params}
+        if self.left_out:
+            item["left_out"] = True
+        return item
 
 
 @dataclass
@@ -109,13 +132,15 @@ class ImportResult:
     unchanged: int = 0
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)  # about rows that were kept
     imported: bool = False
     encoding: str = ""
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "total": self.total, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "skipped": self.skipped, "imported": self.imported,
-                "encoding": self.encoding, "errors": [e.as_dict() for e in self.errors]}
+                "encoding": self.encoding, "errors": [e.as_dict() for e in self.errors],
+                "warnings": [w.as_dict() for w in self.warnings]}
 
 
 class ImportHooks:
@@ -127,6 +152,9 @@ class ImportHooks:
 
     def progress(self, rows: int, final: bool = False) -> None:
         """`rows` data rows read and checked so far, `final` once all are (called outside any transaction)."""
+
+    def progress_written(self, rows: int) -> None:
+        """`rows` checked rows written so far (called inside the write transaction)."""
 
     def writing(self) -> None:
         """First inside the write transaction; raise to write nothing."""
@@ -286,16 +314,54 @@ def preview(source: Source, encoding: str = "auto", rows: int = 5) -> tuple[list
         return headers, first, used, len(first) + sum(1 for _ in table)
 
 
-def errors_csv(errors: list) -> str:
-    """The per-row error report as CSV text (row, field, reason), with a BOM so spreadsheets read it as UTF-8."""
+def match_order(names) -> tuple[str, ...]:
+    """The identifiers in the order that matches contacts: `names` first (e.g. "phone,external_id"), then the rest.
+
+    Every identifier stays in the order, so two rows that share any identifier are one contact.
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",")]
+    chosen = [n for n in (names or ()) if n]
+    unknown = [n for n in chosen if n not in IDENTIFIERS]
+    if unknown:
+        raise ImportFileError(f"{unknown[0]!r} is not an identifier (external_id, phone, email, chat_id, openid)")
+    return tuple(dict.fromkeys([*chosen, *IDENTIFIERS]))
+
+
+def issue_text(item, translate=lambda s: s) -> str:
+    """The sentence of a stored error or warning (a dict of `RowError.as_dict`) in the reader's language."""
+    if isinstance(item, RowError):
+        item = item.as_dict()
+    return reason_text(item.get("code", ""), item.get("params"), translate, left_out=bool(item.get("left_out")),
+                       fallback=item.get("reason", ""))
+
+
+def errors_csv(errors: list, translate=lambda s: s, warnings: list = ()) -> str:
+    """The per-row report as CSV text (row, field, level, reason), with a BOM so spreadsheets read it as UTF-8."""
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv_writer(out)
-    writer.writerow(["row", "field", "reason"])
-    for error in errors:
-        item = error.as_dict() if isinstance(error, RowError) else error
-        writer.writerow([item["row"], item["field"], item["reason"]])
+    writer.writerow(["row", "field", "level", "code", "reason"])
+    issues = [("error", e) for e in errors] + [("warning", w) for w in warnings]
+    for level, issue in sorted(issues, key=lambda pair: _row_of(pair[1])):
+        item = issue.as_dict() if isinstance(issue, RowError) else issue
+        writer.writerow([item["row"], item["field"], level, item.get("code", ""), issue_text(item, translate)])
     return out.getvalue()
+
+
+def _row_of(issue) -> int:
+    return issue.row if isinstance(issue, RowError) else issue.get("row", 0)
+
+
+def summarise(issues: list) -> list[tuple[str, int, dict]]:
+    """(code, how many rows, one example) of stored errors or warnings, the commonest reason first."""
+    counts: dict[str, list] = {}
+    for item in issues:
+        item = item.as_dict() if isinstance(item, RowError) else item
+        key = item.get("code") or item.get("reason", "")
+        slot = counts.setdefault(key, [0, item])
+        slot[0] += 1
+    return sorted(((code, n, example) for code, (n, example) in counts.items()), key=lambda t: (-t[1], t[0]))
 
 
 # ---------------------------------------------------------------- contacts
@@ -315,6 +381,8 @@ class _Record:
     opt_outs: set | frozenset = EMPTY
     original: dict | None = None  # the existing contact's values, to tell what changed
     rows: list = field(default_factory=list)
+    earlier: bool = False  # written by an earlier part of this same import
+    created_here: bool = False  # created by an earlier part of this same import
 
 
 def _contact_plan(mapping: dict[str, str], headers: list[str]) -> list[tuple[int, str, str, str]]:
@@ -335,13 +403,16 @@ def _contact_plan(mapping: dict[str, str], headers: list[str]) -> list[tuple[int
     return plan
 
 
-def _clean_contact_row(cells: list[str], plan: list, rownum: int, region: str, known_tags: dict):
-    """(fields, attributes, tags, opt_outs) of one row, or a list of `RowError`.
+def _clean_contact_row(cells: list[str], plan: list, rownum: int, region: str, known_tags: dict,
+                       strict: bool = False):
+    """(fields, attributes, tags, opt_outs, warnings) of one row, or the list of `RowError` that refuse it.
 
-    `known_tags` maps each tag text seen to its clean key, so a tag on many rows is checked
-    once and stored once.
+    A bad value is left out and the row kept (with a warning) while the row still names the
+    contact by another identifier; with `strict`, or when nothing else names it, the row is refused.
+    A possible but unlisted phone number is kept, tagged `phone_unverified`, with a warning.
+    `known_tags` maps each tag text seen to its clean key, so a tag on many rows is checked once.
     """
-    fields, attributes, tags, opt_outs, errors = {}, {}, None, None, []
+    fields, attributes, tags, opt_outs, bad, warnings = {}, {}, None, None, [], []
     for index, header, kind, name in plan:
         value = cells[index].strip() if index < len(cells) else ""
         try:
@@ -349,7 +420,11 @@ def _clean_contact_row(cells: list[str], plan: list, rownum: int, region: str, k
                 if not value:
                     continue
                 if kind == "phone":
-                    fields["phone"] = normalize_phone(value, region)
+                    fields["phone"], verified = check_phone(value, region)
+                    if not verified:
+                        warnings.append(RowError(rownum, header, "phone_unverified", {"value": shown_value(value)}))
+                        tags = set(tags or ())
+                        tags.add(UNVERIFIED_TAG)
                 elif kind == "email":
                     fields["email"] = normalize_email(value)
                 elif kind == "timezone":
@@ -358,7 +433,7 @@ def _clean_contact_row(cells: list[str], plan: list, rownum: int, region: str, k
                     fields["name"] = value[:255]
                 else:
                     if len(value) > 255:
-                        raise AudienceError("longer than 255 characters", kind)
+                        raise AudienceError.because("too_long", kind)
                     fields[kind] = value
             elif kind in ("tags", "tag_group"):
                 for part in TAG_SEPARATORS.split(value):
@@ -380,19 +455,25 @@ def _clean_contact_row(cells: list[str], plan: list, rownum: int, region: str, k
                         opt_outs = set()
                     opt_outs.add(name)
         except AudienceError as exc:
-            errors.append(RowError(rownum, header, exc.message))
-    if not errors and not any(fields.get(name) for name in IDENTIFIERS):
-        errors.append(RowError(rownum, "", "no external id, phone, email, chat id or openid"))
-    return errors or (fields, attributes, tags or EMPTY, opt_outs or EMPTY)
+            bad.append(RowError.of(rownum, header, exc))
+    named = any(fields.get(name) for name in IDENTIFIERS)
+    if bad and (strict or not named):
+        return bad
+    if not named:
+        return [RowError(rownum, "", "no_identifier")]
+    for error in bad:
+        error.left_out = True
+    return fields, attributes, tags or EMPTY, opt_outs or EMPTY, bad + warnings
 
 
 class _Index:
-    """Records by identifier, to find the contact a row names (external id, then phone, email, …).
+    """Records by identifier, to find the contact a row names (in the match order: external id, phone, …).
 
     An identifier most often names one record, kept as it is; a list only where several share it.
     """
 
-    def __init__(self):
+    def __init__(self, order: tuple[str, ...] = MATCH_ORDER):
+        self.order = order
         self.by = {name: {} for name in IDENTIFIERS}
 
     def add(self, record: _Record) -> None:
@@ -410,54 +491,53 @@ class _Index:
             elif held is not record:
                 slot[value] = [held, record]
 
-    def _all(self, name: str, value) -> list | tuple:
-        held = self.by[name].get(value)
-        return () if held is None else held if isinstance(held, list) else (held,)
-
-    def find(self, fields: dict) -> _Record | None:
-        external = fields.get("external_id")
-        if external:
-            named = self._all("external_id", external)
-            if named:
-                return named[0]
-        for name in IDENTIFIERS[1:]:
+    def find(self, fields: dict) -> tuple[_Record | None, str]:
+        """(the record the row's first matching identifier names, that identifier), or (None, "")."""
+        for name in self.order:
             value = fields.get(name)
-            for record in self._all(name, value) if value else ():
-                other = record.fields.get("external_id")
-                if not external or not other or other == external:
-                    return record
-        return None
+            held = self.by[name].get(value) if value else None
+            if held is not None:
+                return (held[0] if isinstance(held, list) else held), name
+        return None, ""
 
 
-def _load_existing(rows: list[dict], index: _Index) -> None:
+def _same_instant(stored, stamp) -> bool:
+    if stored is None:
+        return False
+    return (stored if isinstance(stored, str) else stored.isoformat(" ")) == (
+        stamp if isinstance(stamp, str) else stamp.isoformat(" "))
+
+
+def _load_existing(rows: list[dict], index: _Index, stamp=None) -> None:
     """Index every existing contact that one of the rows' identifiers names.
 
-    Identifiers are looked up in priority order, and a row already matched by one is not
-    looked up by the next: a re-import of a large file reads each contact once.
+    Identifiers are looked up in the match order, and a row already matched by one is not
+    looked up by the next: a re-import of a large file reads each contact once. A contact
+    this import wrote already (an earlier part of the file) is marked `earlier`.
     """
-    import json
-
     seen: set[int] = set()
     pending = [r for r in rows if any(r.get(n) for n in IDENTIFIERS)]
-    columns = ", ".join(f'"{c}"' for c in ("id", *CONTACT_FIELDS, "attributes"))
-    for name in IDENTIFIERS:
+    columns = ", ".join(f'"{c}"' for c in ("id", *CONTACT_FIELDS, "created_at", "updated_at", "attributes"))
+    for name in index.order:
         values = sorted({r[name] for r in pending if r.get(name)})
-        found: dict[str, list] = {}  # value -> external ids of the contacts that have it
+        found: set = set()
         for chunk in _chunks(values, 500):
             placeholders = ", ".join([database.param] * len(chunk))
             cursor = database.execute_sql(
                 f'SELECT {columns} FROM "contact" WHERE "{name}" IN ({placeholders}) ORDER BY "id"', chunk)
             for row in cursor.fetchall():
-                fields = dict(zip(CONTACT_FIELDS, row[1:-1]))
-                found.setdefault(fields[name], []).append(fields["external_id"])
+                fields = dict(zip(CONTACT_FIELDS, row[1:-3]))
+                found.add(fields[name])
                 if row[0] in seen:
                     continue
                 seen.add(row[0])
                 attributes = json.loads(row[-1]) if row[-1] else {}
-                index.add(_Record(id=row[0], fields=fields, attributes=attributes,
+                created_here = stamp is not None and _same_instant(row[-3], stamp)
+                earlier = created_here or (stamp is not None and _same_instant(row[-2], stamp))
+                index.add(_Record(id=row[0], fields=fields, attributes=attributes, earlier=earlier,
+                                  created_here=created_here,
                                   original={**fields, "attributes": dict(attributes)}))
-        pending = [r for r in pending if not (r.get(name) and any(
-            not r.get("external_id") or not other or other == r["external_id"] for other in found.get(r[name], ())))]
+        pending = [r for r in pending if not (r.get(name) and r[name] in found)]
 
 
 def _read_rows(rows: Iterable[list[str]], hooks: ImportHooks) -> Iterator[tuple[int, list[str]]]:
@@ -471,63 +551,177 @@ def _read_rows(rows: Iterable[list[str]], hooks: ImportHooks) -> Iterator[tuple[
     hooks.progress(count, final=True)
 
 
+class _IdSet:
+    """A set of contact ids as a bitmap: a million ids in 125 kB instead of about 60 MB of a Python set."""
+
+    def __init__(self):
+        self.bits = bytearray()
+        self.count = 0
+
+    def add(self, value: int) -> None:
+        byte, bit = divmod(value, 8)
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(max(byte + 1 - len(self.bits), len(self.bits))))
+        if not self.bits[byte] & (1 << bit):
+            self.bits[byte] |= 1 << bit
+            self.count += 1
+
+
+@dataclass
+class _Tally:
+    """The existing contacts an import found (`seen`) and changed (`changed`), each counted once however many
+    rows or chunks name it."""
+
+    seen: _IdSet = field(default_factory=_IdSet)
+    changed: _IdSet = field(default_factory=_IdSet)
+
+    def settle(self, result: ImportResult) -> None:
+        result.updated, result.unchanged = self.changed.count, self.seen.count - self.changed.count
+
+
+# The checked rows wait in a temporary table (one per connection, gone with it, and on SQLite
+# outside the main database's write lock) until all are read; the merge then reads them back a
+# chunk at a time inside the one write transaction. Memory holds a chunk, never the file.
+STAGE = "_import_stage"
+STAGE_COLUMNS = ("rownum", *CONTACT_FIELDS, "attributes", "tags", "opt_outs")
+MERGE_CHUNK = 5000  # staged rows merged at a time
+
+
+def _create_stage() -> None:
+    database.execute_sql(f'DROP TABLE IF EXISTS "{STAGE}"')
+    database.execute_sql(
+        f'CREATE TEMPORARY TABLE "{STAGE}" (rownum INTEGER PRIMARY KEY, '
+        + ", ".join(f'"{c}" TEXT' for c in STAGE_COLUMNS[1:]) + ")")
+
+
+def _drop_stage() -> None:
+    database.execute_sql(f'DROP TABLE IF EXISTS "{STAGE}"')
+
+
+def _staged_row(rownum: int, fields: dict, attributes: dict, tags, opt_outs) -> tuple:
+    return (rownum, *(fields.get(c) for c in CONTACT_FIELDS), json.dumps(attributes, ensure_ascii=False) if attributes else None,
+            json.dumps(sorted(tags), ensure_ascii=False) if tags else None,
+            json.dumps(sorted(opt_outs), ensure_ascii=False) if opt_outs else None)
+
+
+def _staged_chunks() -> Iterator[list[tuple]]:
+    """The staged rows as (rownum, fields, attributes, tags, opt_outs), in file order, MERGE_CHUNK at a time."""
+    last = 0
+    names = ", ".join(f'"{c}"' for c in STAGE_COLUMNS)
+    while True:
+        rows = database.execute_sql(
+            f'SELECT {names} FROM "{STAGE}" WHERE rownum > {database.param} ORDER BY rownum LIMIT {MERGE_CHUNK}',
+            (last,)).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [(row[0], {c: v for c, v in zip(CONTACT_FIELDS, row[1:8]) if v is not None},
+                json.loads(row[8]) if row[8] else {}, set(json.loads(row[9])) if row[9] else EMPTY,
+                set(json.loads(row[10])) if row[10] else EMPTY) for row in rows]
+
+
 def import_contacts(data: Source, mapping: dict[str, str] | None = None, *, encoding: str = "auto",
                     skip_bad_rows: bool = False, source: str = "import", region: str = DEFAULT_REGION,
-                    job_id: int | None = None, hooks: ImportHooks = NO_HOOKS) -> ImportResult:
-    """Import contacts from a CSV file (bytes or a path): validate every row, then create/update, tag and
-    opt out in one transaction."""
-    with open_table(data, encoding) as (headers, table, used):
-        mapping = guess_mapping(headers, "contacts") if mapping is None else mapping
-        check_mapping(mapping, headers, "contacts")
-        result = ImportResult(kind="contacts", encoding=used)
-        plan, known_tags = _contact_plan(mapping, headers), {}
-        good = []
-        for rownum, cells in _read_rows(table, hooks):
-            result.total += 1
-            cleaned = _clean_contact_row(cells, plan, rownum, region, known_tags)
-            if isinstance(cleaned, list):
-                result.errors.extend(cleaned)
-            else:
-                good.append((rownum, *cleaned))
-    result.skipped = len({e.row for e in result.errors})
-    if result.errors and not skip_bad_rows:
-        return result
+                    job_id: int | None = None, hooks: ImportHooks = NO_HOOKS, match_on=MATCH_ORDER,
+                    strict: bool = False) -> ImportResult:
+    """Import contacts from a CSV file (bytes or a path): check every row, then create/update, tag and
+    opt out in one transaction.
 
-    _apply_contacts(good, result, source, job_id, hooks)
-    return result
+    Rows are checked as they are read and staged in a temporary table; the write merges them
+    from there. `match_on` orders the identifiers that find an existing contact; `strict` refuses
+    a row with any bad value instead of leaving the value out.
+    """
+    order = match_order(match_on)
+    _create_stage()
+    try:
+        with open_table(data, encoding) as (headers, table, used):
+            mapping = guess_mapping(headers, "contacts") if mapping is None else mapping
+            check_mapping(mapping, headers, "contacts")
+            result = ImportResult(kind="contacts", encoding=used)
+            plan, known_tags = _contact_plan(mapping, headers), {}
+
+            def staged():
+                for rownum, cells in _read_rows(table, hooks):
+                    result.total += 1
+                    cleaned = _clean_contact_row(cells, plan, rownum, region, known_tags, strict)
+                    if isinstance(cleaned, list):
+                        result.errors.extend(cleaned)
+                    else:
+                        result.warnings.extend(cleaned[4])
+                        yield _staged_row(rownum, *cleaned[:4])
+
+            bulk_insert(STAGE, list(STAGE_COLUMNS), staged())
+        result.skipped = len({e.row for e in result.errors})
+        if result.errors and not skip_bad_rows:
+            return result
+        with write_transaction():
+            hooks.writing()
+            written = 0
+            stamp, tally = utcnow(), _Tally()
+            for chunk in _staged_chunks():
+                written += len(chunk)  # before the merge, which empties the chunk
+                _merge_contacts(chunk, result, source, job_id, order, stamp, tally)
+                hooks.progress_written(written)
+            tally.settle(result)
+            result.warnings.sort(key=lambda w: w.row)
+            result.imported = True
+            hooks.written(result)
+        return result
+    finally:
+        _drop_stage()
+
+
+def _merge_contacts(good: list[tuple], result: ImportResult, source: str, job_id: int | None,
+                    order: tuple[str, ...] = MATCH_ORDER, stamp=None, tally: _Tally | None = None) -> None:
+    """Merge checked rows (rownum, fields, attributes, tags, opt_outs) into the contacts (inside the caller's transaction).
+
+    A row that matches a contact on another identifier than its own external id merges into it
+    (the contact keeps its external id), and so does a row naming a contact an earlier row
+    of the file named: each is reported as "merged into contact #N".
+    """
+    stamp = stamp or utcnow()
+    index = _Index(order)
+    _load_existing([g[1] for g in good], index, stamp)
+    records: list[_Record] = []
+    listed: set[int] = set()  # id() of the existing contacts in `records`
+    merged: list[tuple[RowError, _Record]] = []  # warnings that name a contact id known only once written
+    for rownum, fields, attributes, tags, opt_outs in good:
+        record, matched_by = index.find(fields)
+        if record is None:
+            record = _Record(id=None, fields=fields, attributes=attributes, tags=tags, opt_outs=opt_outs)
+            records.append(record)
+        else:
+            theirs, ours = record.fields.get("external_id"), fields.get("external_id")
+            if matched_by != "external_id" and ours and theirs and ours != theirs:
+                merged.append((RowError(rownum, "", "merged_other_id", {"kept": theirs}), record))
+                fields = {k: v for k, v in fields.items() if k != "external_id"}
+            elif record.rows or record.earlier:
+                merged.append((RowError(rownum, "", "merged"), record))
+            if record.id is not None and id(record) not in listed:
+                records.append(record)
+                listed.add(id(record))
+            record.fields.update(fields)
+            record.attributes.update(attributes)
+            record.tags = record.tags | tags
+            record.opt_outs = record.opt_outs | opt_outs
+        index.add(record)
+        record.rows.append(rownum)
+    good.clear()
+    del index, listed
+    _write_contacts(records, result, source, job_id, stamp, tally)
+    for warning, record in merged:
+        warning.params["contact"] = record.id
+        result.warnings.append(warning)
 
 
 def _apply_contacts(good: list[tuple], result: ImportResult, source: str, job_id: int | None,
                     hooks: ImportHooks = NO_HOOKS) -> None:
-    """Write validated rows (rownum, fields, attributes, tags, opt_outs) in one transaction.
-
-    The records take over the rows' dicts and sets rather than copying them, and `good` is
-    emptied once they have: the write's own lists are built while the rows' tuples are gone.
-    """
+    """Write validated rows (rownum, fields, attributes, tags, opt_outs) in one transaction."""
     with write_transaction():
         hooks.writing()
-        index = _Index()
-        _load_existing([g[1] for g in good], index)
-        records: list[_Record] = []
-        listed: set[int] = set()  # id() of the existing contacts in `records`
-        for rownum, fields, attributes, tags, opt_outs in good:
-            record = index.find(fields)
-            if record is None:
-                record = _Record(id=None, fields=fields, attributes=attributes, tags=tags, opt_outs=opt_outs)
-                records.append(record)
-            else:
-                if record.id is not None and id(record) not in listed:
-                    records.append(record)
-                    listed.add(id(record))
-                record.fields.update(fields)
-                record.attributes.update(attributes)
-                record.tags |= tags
-                record.opt_outs |= opt_outs
-            index.add(record)
-            record.rows.append(rownum)
-        good.clear()
-        del index, listed
-        _write_contacts(records, result, source, job_id)
+        tally = _Tally()
+        _merge_contacts(good, result, source, job_id, tally=tally)
+        tally.settle(result)
         result.imported = True
         hooks.written(result)
 
@@ -538,6 +732,7 @@ def upsert_contacts(items: list[dict], *, skip_bad_rows: bool = False, source: s
 
     Each item has contact fields, optional ``attributes`` (object), ``tags`` (list) and
     ``opt_outs`` (list of channels). Errors name the item by its 0-based index in ``row``.
+    A client sends what it means, so here a bad value refuses its item (an import would leave it out).
     """
     from campaigner.audience.services import clean_contact_fields
 
@@ -545,7 +740,7 @@ def upsert_contacts(items: list[dict], *, skip_bad_rows: bool = False, source: s
     good = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            result.errors.append(RowError(index, "", "each contact is a JSON object"))
+            result.errors.append(RowError(index, "", "not_an_object"))
             continue
         try:
             fields = {k: v for k, v in clean_contact_fields(item, region=region).items()
@@ -556,13 +751,13 @@ def upsert_contacts(items: list[dict], *, skip_bad_rows: bool = False, source: s
             tags = item.get("tags") or []
             opt_outs = item.get("opt_outs") or []
             if not isinstance(tags, list) or not isinstance(opt_outs, list):
-                raise AudienceError("tags and opt_outs are lists", "tags")
+                raise AudienceError.because("not_lists", "tags")
             tags = {clean_tag_key(t) for t in tags}
             opt_outs = {str(c).strip() for c in opt_outs if str(c).strip()}
             if not any(fields.get(name) for name in IDENTIFIERS):
-                raise AudienceError("no external id, phone, email, chat id or openid", "")
+                raise AudienceError.because("no_identifier", "")
         except AudienceError as exc:
-            result.errors.append(RowError(index, exc.field or "", exc.message))
+            result.errors.append(RowError.of(index, exc.field or "", exc))
             continue
         good.append((index, fields, attributes, tags, opt_outs))
     result.skipped = len({e.row for e in result.errors})
@@ -572,9 +767,11 @@ def upsert_contacts(items: list[dict], *, skip_bad_rows: bool = False, source: s
     return result
 
 
-def _write_contacts(records: list[_Record], result: ImportResult, source: str, job_id: int | None) -> None:
+def _write_contacts(records: list[_Record], result: ImportResult, source: str, job_id: int | None, stamp=None,
+                    tally: _Tally | None = None) -> None:
     # The text SQLite stores anyway, formatted once rather than once per row by the driver.
-    now = utcnow() if is_postgres() else utcnow().isoformat(" ")
+    stamp = stamp or utcnow()
+    now = stamp if is_postgres() else stamp.isoformat(" ")
     new = [r for r in records if r.id is None]
     existing = [r for r in records if r.id is not None]
 
@@ -597,7 +794,7 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
             by_key = {_identity(r.fields): r for r in chunk}
             for returned in bulk_insert("contact", columns, [row(r) for r in chunk], returning=("id", *IDENTIFIERS)):
                 by_key[_identity(dict(zip(IDENTIFIERS, returned[1:])))].id = returned[0]
-    result.created = len(new)
+    result.created += len(new)
 
     changed = []
     for record in existing:
@@ -647,7 +844,12 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
                 ((r.id, ch, now, source) for r in records for ch in sorted(r.opt_outs)), ignore=True)
 
     changed_ids = {r.id for r in changed}
-    unchanged = sum(1 for r in existing if r.id not in changed_ids and not r.opt_outs and not added(r))
+    tally = tally or _Tally()
+    for record in existing:
+        if not record.created_here:
+            tally.seen.add(record.id)
+            if record.id in changed_ids or record.opt_outs or added(record):
+                tally.changed.add(record.id)
 
     def events():
         for record in records:
@@ -663,8 +865,7 @@ def _write_contacts(records: list[_Record], result: ImportResult, source: str, j
             yield record.id, now, "imported", summary, ContactEvent.details.db_value(details)
 
     bulk_insert("contact_event", ["contact_id", "at", "kind", "summary", "details"], events())
-    result.updated = len(existing) - unchanged
-    result.unchanged = unchanged
+    tally.settle(result)
 
 
 def _identity(fields: dict) -> tuple:
@@ -683,11 +884,11 @@ def parse_amount(raw: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise AudienceError(f"{raw!r} is not an amount", "amount") from None
+        raise AudienceError.because("amount_invalid", "amount", value=shown_value(raw)) from None
     if not value.is_finite() or value < 0:
-        raise AudienceError(f"{raw!r} is not an amount of zero or more", "amount")
+        raise AudienceError.because("amount_negative", "amount", value=shown_value(raw))
     if abs(value) >= Decimal("1e12"):
-        raise AudienceError(f"{raw!r} is too large", "amount")
+        raise AudienceError.because("amount_too_large", "amount", value=shown_value(raw))
     return value.quantize(Decimal("0.01"))
 
 
@@ -697,14 +898,14 @@ def parse_time(raw: str, timezone: str = "UTC") -> dt.datetime:
 
     text = str(raw or "").strip().replace("/", "-")
     if not text:
-        raise AudienceError("the time is empty", "occurred_at")
+        raise AudienceError.because("time_empty", "occurred_at")
     match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(.*)", text)
     if match:
         text = f"{match[1]}-{int(match[2]):02d}-{int(match[3]):02d}{match[4]}"
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise AudienceError(f"{raw!r} is not a date and time (YYYY-MM-DD HH:MM)", "occurred_at") from None
+        raise AudienceError.because("time_invalid", "occurred_at", value=shown_value(raw)) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(timezone))
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -735,11 +936,11 @@ def import_orders(data: Source, mapping: dict[str, str] | None = None, *, encodi
             try:
                 amount = parse_amount(cell("amount"))
             except AudienceError as exc:
-                errors.append(RowError(rownum, column["amount"], exc.message))
+                errors.append(RowError.of(rownum, column["amount"], exc))
             try:
                 occurred_at = parse_time(cell("occurred_at"), timezone)
             except AudienceError as exc:
-                errors.append(RowError(rownum, column["occurred_at"], exc.message))
+                errors.append(RowError.of(rownum, column["occurred_at"], exc))
             ident = {}
             for target, name in (("contact_external_id", "external_id"), ("contact_phone", "phone"),
                                  ("contact_email", "email")):
@@ -747,12 +948,12 @@ def import_orders(data: Source, mapping: dict[str, str] | None = None, *, encodi
                 if not value:
                     continue
                 try:
-                    ident[name] = (normalize_phone(value, region) if name == "phone"
+                    ident[name] = (check_phone(value, region)[0] if name == "phone"
                                    else normalize_email(value) if name == "email" else value)
                 except AudienceError as exc:
-                    errors.append(RowError(rownum, column[target], exc.message))
+                    errors.append(RowError.of(rownum, column[target], exc))
             if not ident and not errors:
-                errors.append(RowError(rownum, "", "no contact: give an external id, phone or email"))
+                errors.append(RowError(rownum, "", "order_no_contact_column"))
             if errors:
                 result.errors.extend(errors)
             else:
@@ -768,12 +969,12 @@ def import_orders(data: Source, mapping: dict[str, str] | None = None, *, encodi
         seen_ids = set()
         good = []
         for rownum, amount, occurred_at, ident, order_id, order_source in parsed:
-            record = index.find(ident)
+            record, _matched_by = index.find(ident)
             if record is None:
-                result.errors.append(RowError(rownum, "", "no contact has this external id, phone or email"))
+                result.errors.append(RowError(rownum, "", "order_contact_missing"))
                 continue
             if order_id and order_id in seen_ids:
-                result.errors.append(RowError(rownum, column.get("order_id", ""), "this order id appears twice in the file"))
+                result.errors.append(RowError(rownum, column.get("order_id", ""), "order_id_twice"))
                 continue
             if order_id:
                 seen_ids.add(order_id)
@@ -825,11 +1026,11 @@ class ImportJobLost(Exception):
     """The job was taken from this run (failed by the sweeper, or claimed by another): write nothing."""
 
 
-def queue_job(job: ImportJob, mapping: dict[str, str], skip_bad_rows: bool) -> bool:
+def queue_job(job: ImportJob, mapping: dict[str, str], skip_bad_rows: bool, strict: bool = False) -> bool:
     """Save the mapping and queue `job` for a worker; False when it is already queued, running or done."""
-    values = {"status": "queued", "mapping": mapping, "skip_bad_rows": skip_bad_rows, "processed_rows": 0,
-              "message": "", "claim": "", "heartbeat_at": utcnow(), "errors": [], "created": 0, "updated": 0,
-              "skipped": 0, "finished_at": None}
+    values = {"status": "queued", "mapping": mapping, "skip_bad_rows": skip_bad_rows, "strict": strict,
+              "processed_rows": 0, "written_rows": 0, "message": "", "claim": "", "heartbeat_at": utcnow(),
+              "errors": [], "warnings": [], "created": 0, "updated": 0, "skipped": 0, "finished_at": None}
     queued = ImportJob.update(**values).where(ImportJob.id == job.id, ImportJob.status.in_(RUNNABLE)).execute()
     if queued:
         for name, value in values.items():
@@ -845,13 +1046,24 @@ def claim_job(job_id: int) -> str | None:
     return token if taken else None
 
 
+def written_so_far(job_id: int) -> int | None:
+    """Rows a running import has merged so far, or None when it is not writing.
+
+    Its write is one transaction, so the job's row can't show this before it commits: the
+    count goes to the queue's key-value store, which the writer's transaction does not hold.
+    """
+    return huey.get(f"import-written:{job_id}", peek=True)
+
+
 class _JobRun(ImportHooks):
     """The hooks of a claimed job's run: progress and heartbeat, the claim checked and the outcome recorded."""
 
     def __init__(self, job: ImportJob, claim: str):
         self.job, self.claim = job, claim
         self.rows = 0
+        self.written_rows = 0
         self._last = 0.0
+        self._last_written = 0.0
 
     def _mine(self):
         return (ImportJob.id == self.job.id) & (ImportJob.claim == self.claim) & (ImportJob.status == "running")
@@ -868,6 +1080,19 @@ class _JobRun(ImportHooks):
 
     def writing(self) -> None:
         self._touch(processed_rows=self.rows)
+        self._put_written(0)
+
+    def progress_written(self, rows: int) -> None:
+        self.written_rows = rows
+        if time.monotonic() - self._last_written >= HEARTBEAT_SECONDS:
+            self._put_written(rows)
+            self._last_written = time.monotonic()
+
+    def _put_written(self, rows: int) -> None:
+        huey.put(f"import-written:{self.job.id}", rows)
+
+    def forget_written(self) -> None:
+        huey.get(f"import-written:{self.job.id}")  # reading without peek removes it
 
     def written(self, result: ImportResult) -> None:
         if not self.finish(result):
@@ -880,7 +1105,8 @@ class _JobRun(ImportHooks):
         status = "done" if result.imported else "uploaded"
         recorded = ImportJob.update(
             status=status, claim="", total_rows=result.total, created=result.created, updated=result.updated,
-            skipped=result.skipped, errors=[e.as_dict() for e in result.errors], processed_rows=self.rows,
+            skipped=result.skipped, errors=[e.as_dict() for e in result.errors],
+            warnings=[w.as_dict() for w in result.warnings], written_rows=self.written_rows, processed_rows=self.rows,
             finished_at=utcnow(), heartbeat_at=utcnow(),
         ).where(self._mine()).execute()
         if recorded:
@@ -893,7 +1119,7 @@ class _JobRun(ImportHooks):
         ImportJob.update(status="failed", claim="", message=message, finished_at=utcnow()).where(self._mine()).execute()
 
 
-def run_job(job_id: int, claim: str, *, timezone: str = "UTC") -> str:
+def run_job(job_id: int, claim: str, *, timezone: str = "UTC", match_on=MATCH_ORDER) -> str:
     """Run a claimed job's import and record its outcome; return the job's status afterwards.
 
     A file that can't be read or any error while writing fails the job (nothing is written:
@@ -902,7 +1128,7 @@ def run_job(job_id: int, claim: str, *, timezone: str = "UTC") -> str:
     job = ImportJob.get_by_id(job_id)
     hooks = _JobRun(job, claim)
     run = import_contacts if job.kind == "contacts" else import_orders
-    options = {"timezone": timezone} if job.kind == "orders" else {}
+    options = {"timezone": timezone} if job.kind == "orders" else {"match_on": match_on, "strict": job.strict}
     try:
         result = run(Path(job.path), job.mapping, encoding=job.encoding, skip_bad_rows=job.skip_bad_rows,
                      source=f"import:{job.id}", job_id=job.id, hooks=hooks, **options)
@@ -921,6 +1147,8 @@ def run_job(job_id: int, claim: str, *, timezone: str = "UTC") -> str:
     else:
         if result.imported:
             Path(job.path).unlink(missing_ok=True)
+    finally:
+        hooks.forget_written()
     return ImportJob.get_by_id(job_id).status
 
 

@@ -157,6 +157,10 @@ class ImportJob(BaseModel):
     heartbeat_at = peewee.DateTimeField(null=True)
     claim = peewee.CharField(default="")  # the token of the run that holds the job; a run that lost it writes nothing
     message = peewee.TextField(default="")  # why it failed
+    # Notes about rows that were kept: a value left out, a possible but unlisted phone, a row merged into a contact.
+    warnings = JSONField(default=list)
+    written_rows = peewee.IntegerField(default=0)  # rows merged into the contacts when the import finished
+    strict = peewee.BooleanField(default=False)  # refuse a row with any bad value instead of leaving the value out
 
 
 MODELS = [Contact, TagGroup, Tag, ContactTag, OptOut, Segment, Order, ContactEvent, ImportJob]

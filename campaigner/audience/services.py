@@ -16,6 +16,7 @@ import peewee
 from campaigner.events import services as contact_events  # the core event record (hook: contact_event)
 from campaigner.audience import optouts
 from campaigner.audience.models import Contact, ContactEvent, ContactTag, Tag, TagGroup
+from campaigner.audience.reasons import reason_text, shown_value
 from campaigner.db import database, utcnow
 
 DEFAULT_REGION = "CN"
@@ -31,11 +32,20 @@ MAX_ATTRIBUTES_LENGTH = 20_000
 
 
 class AudienceError(ValueError):
-    """Bad contact or tag data; `field` names what is wrong (None when it is the whole record)."""
+    """Bad contact or tag data; `field` names what is wrong (None when it is the whole record).
 
-    def __init__(self, message: str, field: str | None = None):
+    `code` and `params` say why in a form the pages translate (`campaigner.audience.reasons`);
+    `message` is the English sentence.
+    """
+
+    def __init__(self, message: str, field: str | None = None, *, code: str = "", params: dict | None = None):
         super().__init__(message)
-        self.message, self.field = message, field
+        self.message, self.field, self.code, self.params = message, field, code, params or {}
+
+    @classmethod
+    def because(cls, code: str, field: str | None = None, **params) -> "AudienceError":
+        """The error for a reason code of `campaigner.audience.reasons`, its English sentence filled in."""
+        return cls(reason_text(code, params), field, code=code, params=params)
 
 
 # ---------------------------------------------------------------- cleaning
@@ -55,31 +65,75 @@ def _cn_mobile_block_valid(first_six: str) -> bool:
     return phonenumbers.is_valid_number(number)
 
 
-def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
-    """`raw` as E.164 (+8613800138000); raise `AudienceError` when it is not a valid number."""
+UNVERIFIED_TAG = "phone_unverified"  # the tag an import puts on a contact whose number is possible but not listed
+
+_CN_MOBILE_SHAPE = re.compile(r"^(?:\+86|0086|86)?(1\d*)$")
+_TOO = {phonenumbers.ValidationResult.TOO_SHORT: "phone_too_short",
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "phone_too_short",
+        phonenumbers.ValidationResult.TOO_LONG: "phone_too_long",
+        phonenumbers.ValidationResult.INVALID_LENGTH: "phone_too_long",
+        phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "phone_bad_country"}
+
+
+def check_phone(raw: str, region: str = DEFAULT_REGION) -> tuple[str, bool]:
+    """(`raw` as E.164, whether it is in a range known to be allocated); raise `AudienceError` when impossible.
+
+    The phone library's list of allocated ranges lags the carriers (mainland 140–149, 154, 16x,
+    174, 179, 194… are missing), so a number that is *possible* for its region is kept and
+    reported unverified; only an impossible one is refused, with the reason (too short, too long,
+    not a mobile range).
+    """
     text = str(raw or "").strip()
     if not text:
-        raise AudienceError("the phone number is empty", "phone")
+        raise AudienceError.because("phone_empty", "phone")
+    value = shown_value(raw)
     if region == "CN":
-        mobile = _CN_MOBILE.match(_PHONE_PUNCTUATION.sub("", text))
+        compact = _PHONE_PUNCTUATION.sub("", text)
+        mobile = _CN_MOBILE.match(compact)
         if mobile and _cn_mobile_block_valid(mobile.group(1)[:6]):
-            return "+86" + mobile.group(1)
+            return "+86" + mobile.group(1), True
+        shaped = _CN_MOBILE_SHAPE.match(compact)
+        if shaped:  # a mainland mobile number: eleven digits, 13–19
+            digits = shaped.group(1)
+            if len(digits) < 11:
+                raise AudienceError.because("phone_too_short", "phone", value=value)
+            if len(digits) > 11:
+                raise AudienceError.because("phone_too_long", "phone", value=value)
+            if digits[1] in "012":
+                raise AudienceError.because("phone_not_mobile_range", "phone", value=value)
+            return "+86" + digits, False
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        raise AudienceError(f"{raw!r} is not a phone number", "phone") from None
-    if not phonenumbers.is_valid_number(number):
-        raise AudienceError(f"{raw!r} is not a valid phone number", "phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException as exc:
+        code = {phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "phone_bad_country",
+                phonenumbers.NumberParseException.TOO_SHORT_NSN: "phone_too_short",
+                phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "phone_too_short",
+                phonenumbers.NumberParseException.TOO_LONG: "phone_too_long"}.get(exc.error_type, "phone_not_a_number")
+        raise AudienceError.because(code, "phone", value=value) from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if phonenumbers.is_valid_number(number):
+        return e164, True
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise AudienceError.because(_TOO.get(possible, "phone_not_valid"), "phone", value=value)
+    return e164, False
+
+
+def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
+    """`raw` as E.164 (+8613800138000); raise `AudienceError` when it is not a known-valid number."""
+    number, verified = check_phone(raw, region)
+    if not verified:
+        raise AudienceError.because("phone_not_valid", "phone", value=shown_value(raw))
+    return number
 
 
 def normalize_email(raw: str) -> str:
     """`raw` trimmed and lower-cased; raise `AudienceError` when it does not look like an address."""
     text = str(raw or "").strip().lower()
     if not _EMAIL.match(text) or len(text) > 254:
-        raise AudienceError(f"{raw!r} is not an email address", "email")
+        raise AudienceError.because("email_invalid", "email", value=shown_value(raw))
     return text
 
 
@@ -91,7 +145,7 @@ def normalize_timezone(raw: str) -> str:
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise AudienceError(f"{raw!r} is not a time zone (e.g. Asia/Shanghai)", "timezone") from None
+        raise AudienceError.because("timezone_unknown", "timezone", value=shown_value(raw)) from None
     return text
 
 
@@ -107,7 +161,7 @@ def clean_contact_fields(data: dict, *, region: str = DEFAULT_REGION) -> dict:
             continue
         value = data[name]
         if value is not None and not isinstance(value, (str, int)):
-            raise AudienceError(f"{name} must be text", name)
+            raise AudienceError.because("not_text", name, field=name)
         value = "" if value is None else str(value).strip()
         if name == "name":
             # The same limit as the contact form's, for the API and imports too: refused, not cut.
@@ -125,14 +179,14 @@ def clean_contact_fields(data: dict, *, region: str = DEFAULT_REGION) -> dict:
             clean[name] = normalize_timezone(value)
         else:
             if len(value) > 255:
-                raise AudienceError(f"{name} is longer than 255 characters", name)
+                raise AudienceError.because("too_long", name)
             clean[name] = value
     if "attributes" in data and data["attributes"] is not None:
         attributes = data["attributes"]
         if not isinstance(attributes, dict) or not all(
                 isinstance(k, str) and (v is None or isinstance(v, (str, int, float, bool)))
                 for k, v in attributes.items()):
-            raise AudienceError("attributes must be an object of text, number or true/false values", "attributes")
+            raise AudienceError.because("attributes_invalid", "attributes")
         if len(json.dumps(attributes, ensure_ascii=False)) > MAX_ATTRIBUTES_LENGTH:
             raise AudienceError(f"attributes are longer than {MAX_ATTRIBUTES_LENGTH:,} characters as JSON", "attributes")
         clean["attributes"] = attributes
@@ -233,10 +287,10 @@ def clean_tag_key(key: str) -> str:
     """A tag key trimmed and checked; raise `AudienceError` when it is empty or too long."""
     group, name = split_tag_key(str(key or ""))
     if not name or group == "":
-        raise AudienceError(f"{key!r} is not a tag: use name or group:name", "tags")
+        raise AudienceError.because("tag_invalid", "tags", value=shown_value(key))
     clean = f"{group}:{name}" if group else name
     if len(clean) > MAX_TAG_KEY:
-        raise AudienceError(f"tag {clean[:20]!r}… is longer than {MAX_TAG_KEY} characters", "tags")
+        raise AudienceError.because("tag_too_long", "tags", value=clean[:20], limit=MAX_TAG_KEY)
     return clean
 
 

@@ -51,7 +51,9 @@ def run_import(job_id: int) -> str | None:
         claim = claim_job(job_id)
         if claim is None:
             return None
-        status = run_job(job_id, claim, timezone=current_runtime().settings.get("TIMEZONE") or "UTC")
+        settings = current_runtime().settings
+        status = run_job(job_id, claim, timezone=settings.get("TIMEZONE") or "UTC",
+                         match_on=settings.get("IMPORT_MATCH_ORDER") or "")
     log.info("import job %s: %s", job_id, status)
     return status
 

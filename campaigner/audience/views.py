@@ -465,7 +465,7 @@ def import_detail(job_id: int):
     htmx polls the `job` block every second while the job is queued or running.
     """
     job = _job_or_404(job_id)
-    return _import_page(job, RunImportForm(skip_bad_rows=job.skip_bad_rows))
+    return _import_page(job, RunImportForm(skip_bad_rows=job.skip_bad_rows, strict=job.strict))
 
 
 def _import_page(job: ImportJob, form: RunImportForm, file_error: str | None = None, status: int = 200):
@@ -476,10 +476,26 @@ def _import_page(job: ImportJob, form: RunImportForm, file_error: str | None = N
         except (OSError, importer.ImportFileError) as exc:
             file_error = file_error or str(exc)
     failure = {importer.WORKER_LOST: _("the worker running it stopped before it finished")}.get(job.message, job.message)
+    written = importer.written_so_far(job.id) if job.status == "running" else None
     response = render_page("audience/import.html", block="job", job=job, form=form, headers=headers, rows=rows,
                            encoding=encoding, total=total, targets=_targets(job.kind, headers, job.mapping or {}),
-                           file_error=file_error, failure=failure, errors=(job.errors or [])[:200])
+                           file_error=file_error, failure=failure, written=written,
+                           error_summary=_issue_summary(job.errors or []),
+                           warning_summary=_issue_summary(job.warnings or []))
     return response, status
+
+
+ISSUES_SHOWN = 20  # rows of a report the page lists before it points to the CSV
+
+
+def _issue_summary(issues: list) -> list[dict]:
+    """Errors or warnings by reason, commonest first, each with its count and its first rows, in the reader's language."""
+    summary = []
+    for code, count, example in importer.summarise(issues):
+        rows = [item["row"] for item in issues if (item.get("code") or item.get("reason", "")) == code][:5]
+        summary.append({"code": code, "count": count, "example": importer.issue_text(example, _), "rows": rows,
+                        "field": example.get("field", "")})
+    return summary
 
 
 @bp.route("/imports/<int:job_id>/run", methods=["POST"])
@@ -503,7 +519,7 @@ def import_run(job_id: int):
         importer.check_mapping(job.mapping, headers, job.kind)
     except (OSError, importer.ImportFileError) as exc:
         return _import_page(job, form, str(exc), 400)
-    if not importer.queue_job(job, job.mapping, bool(form.skip_bad_rows.data)):  # another request was first
+    if not importer.queue_job(job, job.mapping, bool(form.skip_bad_rows.data), bool(form.strict.data)):  # another request was first
         flash(taken, "warning")
         return redirect(url_for(".import_detail", job_id=job.id))
     run_import(job.id)
@@ -514,9 +530,9 @@ def import_run(job_id: int):
 @bp.route("/imports/<int:job_id>/errors.csv")
 @requires("audience.write")
 def import_errors(job_id: int):
-    """The per-row error report of an import, as a CSV download."""
+    """The per-row report of an import (errors, then what was noted about kept rows), as a CSV download in the reader's language."""
     job = _job_or_404(job_id)
-    return Response(importer.errors_csv(job.errors or []), mimetype="text/csv; charset=utf-8",
+    return Response(importer.errors_csv(job.errors or [], _, job.warnings or []), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f"attachment; filename=import-{job.id}-errors.csv"})
 
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 from campaigner.audit.models import AuditLog
 
 
+def says(message: str, **params) -> dict:
+    """Audit `details` that say the summary as a catalogue message (marked for translation) with its values,
+    so a page shows it in the reader's language (`campaigner.labels.audit_summary`)."""
+    return {"says": {"message": message, "params": params}}
+
+
 def record_audit(user, action: str, obj=None, *, object_type: str | None = None,
                  object_id=None, summary: str = "", details: dict | None = None) -> AuditLog:
     """Write one audit entry; `obj` is a model instance, or pass type and id."""

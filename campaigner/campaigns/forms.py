@@ -21,6 +21,7 @@ REASON_LABELS = {
     "opted_out": _l("opted out"), "no_address": _l("no address on the channel"), "capped": _l("frequency cap"),
     "quiet_hours": _l("quiet hours"), "contact_deleted": _l("contact deleted"),
     "campaign_cancelled": _l("campaign cancelled"), "rate_limited": _l("provider rate limit"),
+    "duplicate_address": _l("another contact has the same address"),
 }
 
 

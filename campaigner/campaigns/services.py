@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import peewee
 from peewee import SQL, fn
 
-from campaigner.audit import record_audit
+from campaigner.audit import record_audit, says
 from campaigner.campaigns.models import Campaign
 from campaigner.content.models import ContentItem
 from campaigner.db import database, utcnow, write_transaction
@@ -67,6 +67,11 @@ def local_to_utc(local: dt.datetime, timezone: str) -> dt.datetime:
 def utc_to_local(value: dt.datetime, timezone: str) -> dt.datetime:
     """A naive UTC time as an aware time in `timezone`."""
     return value.replace(tzinfo=dt.timezone.utc).astimezone(_zone(timezone))
+
+
+def _(text: str) -> str:
+    """Mark a message for translation; the page translates it when it shows the audit entry."""
+    return text
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -224,7 +229,8 @@ def schedule_campaign(campaign: Campaign, user=None) -> Campaign:
     (Campaign.update(status="scheduled", send_at=campaign.send_at, status_reason="", updated_at=now)
      .where(Campaign.id == campaign.id, Campaign.status == "draft").execute())
     campaign.status = "scheduled"
-    record_audit(user, "scheduled", campaign, summary=f"{campaign.name} at {campaign.send_at:%Y-%m-%d %H:%M} UTC")
+    record_audit(user, "scheduled", campaign, summary=f"{campaign.name} at {campaign.send_at:%Y-%m-%d %H:%M} UTC",
+                 details=says(_("%(name)s at %(at)s"), name=campaign.name, at=campaign.send_at.isoformat()))
     _arm(campaign)
     return campaign
 
@@ -284,7 +290,8 @@ def reschedule_campaign(campaign: Campaign, send_at, user=None) -> Campaign:
     campaign.send_at = to_utc(send_at)
     campaign.updated_at = utcnow()
     campaign.save(only=[Campaign.send_at, Campaign.updated_at])
-    record_audit(user, "rescheduled", campaign, summary=f"{campaign.send_at:%Y-%m-%d %H:%M} UTC")
+    record_audit(user, "rescheduled", campaign, summary=f"{campaign.send_at:%Y-%m-%d %H:%M} UTC",
+                 details=says(_("to %(at)s"), at=campaign.send_at.isoformat()))
     if campaign.status == "scheduled":
         _arm(campaign)
     return campaign

@@ -197,11 +197,31 @@ def fan_out(campaign: Campaign, now: dt.datetime | None = None) -> int:
               Delivery.send_after, Delivery.created_at, Delivery.updated_at]
     with write_transaction():
         Delivery.insert_from(query, fields).on_conflict_ignore().as_rowcount().execute()
+        skip_shared_addresses(campaign.id, list(campaign.channels))
         targeted = Delivery.select().where(_source(campaign.id)).count()
         (Campaign.update(fanned_out_at=now, targeted=targeted, updated_at=now)
          .where(Campaign.id == campaign.id).execute())
     campaign.fanned_out_at, campaign.targeted = now, targeted
     return targeted
+
+
+def skip_shared_addresses(campaign_id: int, channel_names: list[str]) -> None:
+    """Skip (``duplicate_address``) every queued delivery whose address another contact's delivery of the
+    campaign on the same channel already has: one message an address, however many contacts share it.
+
+    The contact with the lowest id keeps the delivery. Addresses compare without case.
+    """
+    for name in channel_names:
+        channel = channel_for(name)
+        column = channel.contact_field if channel and channel.contact_field in CONTACT_COLUMNS else None
+        if column is None:
+            continue  # an address the channel derives itself: nothing to compare here
+        p = database.param
+        database.execute_sql(
+            f"UPDATE delivery SET status = 'skipped', reason = 'duplicate_address' WHERE id IN ("
+            f"SELECT id FROM (SELECT d.id, ROW_NUMBER() OVER (PARTITION BY LOWER(c.{column}) ORDER BY d.contact_id) AS n "
+            f"FROM delivery d JOIN contact c ON c.id = d.contact_id WHERE d.source_type = {p} AND d.source_id = {p} "
+            f"AND d.channel = {p} AND d.status = 'queued') ranked WHERE n > 1)", (SOURCE, campaign_id, name))
 
 
 # ---------------------------------------------------------------- rate limits

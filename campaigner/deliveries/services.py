@@ -1,9 +1,14 @@
 """What ops do to deliveries: retry one or every failed one, with an audit entry. No Flask here."""
 from __future__ import annotations
 
-from campaigner.audit import record_audit
+from campaigner.audit import record_audit, says
 from campaigner.deliveries import engine
 from campaigner.deliveries.models import Delivery
+
+
+def _(text: str) -> str:
+    """Mark a message for translation; the page translates it when it shows the audit entry."""
+    return text
 
 
 def retry_failed(*, ids: list[int] | None = None, campaign_id: int | None = None, user=None,
@@ -29,9 +34,11 @@ def retry_failed(*, ids: list[int] | None = None, campaign_id: int | None = None
     for cid in campaigns:
         enqueue_pumps(cid, 1)
     if ids is not None and len(ids) == 1:
-        record_audit(user, "retried", object_type="delivery", object_id=ids[0], summary="retry one delivery")
+        record_audit(user, "retried", object_type="delivery", object_id=ids[0], summary="retry one delivery",
+                     details=says(_("retry one delivery")))
     else:
         for cid in campaigns:
             record_audit(user, "retried", object_type="campaign", object_id=cid,
-                         summary=f"retry {count} failed deliveries")
+                         summary=f"retry {count} failed deliveries",
+                         details=says(_("retry %(num)d failed deliveries"), num=count))
     return count

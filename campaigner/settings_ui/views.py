@@ -1,8 +1,8 @@
 """Settings: your preferences, password and API tokens; users (admins only)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _, refresh
 from flask_login import current_user, logout_user
 
 from campaigner.accounts.forms import ChangePasswordForm, PreferencesForm, TokenForm, UserForm
@@ -11,6 +11,7 @@ from campaigner.accounts.services import (AccountError, change_password, create_
                                           revoke_token, set_active, start_session)
 from campaigner.accounts.views import SESSION_KEY
 from campaigner.audit import record_audit
+from campaigner.localtime import timezone_names
 from campaigner.permissions import requires
 from campaigner.web import is_htmx, render_page
 
@@ -26,16 +27,23 @@ def _tokens():
 @requires("account.self")
 def index():
     prefs = PreferencesForm(prefix="prefs", obj=current_user)
+    instance_zone = current_app.config["CAMPAIGNER"]["TIMEZONE"]
+    prefs.timezone.choices = [("", _("As the instance (%(zone)s)", zone=instance_zone)),
+                              *[(name, name) for name in timezone_names()]]
     if request.method == "GET":
         prefs.locale.data = current_user.locale or ""
+        prefs.timezone.data = current_user.timezone or ""
     if prefs.validate_on_submit():
         current_user.name = prefs.name.data or ""
         current_user.locale = prefs.locale.data or None
+        current_user.timezone = prefs.timezone.data or None
         current_user.save()
+        refresh()  # the message below in the language just chosen
         flash(_("Preferences saved."), "success")
         return redirect(url_for(".index"))
-    return render_page("settings_ui/index.html", prefs=prefs, password_form=ChangePasswordForm(prefix="pw"),
+    page = render_page("settings_ui/index.html", prefs=prefs, password_form=ChangePasswordForm(prefix="pw"),
                        token_form=TokenForm(prefix="token"), tokens=_tokens(), new_token=None)
+    return page, (400 if request.method == "POST" else 200)  # a POST that gets here was refused
 
 
 @bp.route("/password", methods=["POST"])
