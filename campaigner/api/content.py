@@ -23,7 +23,8 @@ MAX_PER_PAGE = 100
 
 def item_json(item: ContentItem, full: bool = True) -> dict:
     """An item as the API shows it; `full` adds the body, the variants and their sanitized HTML."""
-    data = {"id": item.id, "slug": item.slug, "title": item.title, "kind": item.kind, "status": item.status,
+    data = {"id": item.id, "slug": item.slug, "title": item.title, "subject": item.subject or "",
+            "subjects": dict(item.subjects or {}), "kind": item.kind, "status": item.status,
             "tags": list(item.tags or []), "channels_with_variant": sorted(item.variants or {}),
             "version": item.version, "sendable": item.is_sendable,
             "created_at": iso_utc(item.created_at), "updated_at": iso_utc(item.updated_at)}
@@ -37,7 +38,8 @@ def version_json(version: ContentVersion, full: bool = False) -> dict:
     data = {"number": version.number, "saved_at": iso_utc(version.saved_at), "note": version.note,
             "saved_by": version.saved_by.email if version.saved_by_id else None, "title": version.title}
     if full:
-        data.update(kind=version.kind, body=version.body, tags=list(version.tags or []),
+        data.update(kind=version.kind, subject=version.subject or "", subjects=dict(version.subjects or {}),
+                    body=version.body, tags=list(version.tags or []),
                     variants=dict(version.variants or {}), html=markdown_to_html(version.body))
     return data
 
@@ -51,7 +53,7 @@ def _invalid(exc: ContentValidationError):
 
 
 def _content_fields(data: dict) -> dict:
-    allowed = {"title", "slug", "kind", "tags", "status", "body", "variants"}
+    allowed = {"title", "subject", "subjects", "slug", "kind", "tags", "status", "body", "variants"}
     reject_unknown_fields(data, allowed | {"version"})
     return {k: v for k, v in data.items() if k in allowed}
 
@@ -106,6 +108,8 @@ def content_create():
               required: [title]
               properties:
                 title: {type: string}
+                subject: {type: string, description: "subject line (email); empty: the title. Personalisable"}
+                subjects: {type: object, additionalProperties: {type: string}, description: "a channel's own subject"}
                 slug: {type: string}
                 kind: {type: string, enum: [moments, community, script, article, sms, welcome]}
                 tags: {type: array, items: {type: string}}
@@ -161,6 +165,8 @@ def content_update(key):
               properties:
                 version: {type: integer}
                 title: {type: string}
+                subject: {type: string}
+                subjects: {type: object, additionalProperties: {type: string}}
                 slug: {type: string}
                 kind: {type: string}
                 tags: {type: array, items: {type: string}}
@@ -316,10 +322,11 @@ def content_restore(key, number):
     return jsonify({**item_json(result.item), "changed": result.changed})
 
 
-def _previews_json(title, body, variants) -> dict:
+def _previews_json(title, body, variants, subject: str = "", subjects: dict | None = None) -> dict:
     channels = previews.preview_channels(current_app.extensions["campaigner"].plugins)
-    return {"previews": [asdict(p) for p in previews.previews(channels, title, body, variants)],
-            "unknown_fields": previews.field_problems(title, body, variants)}
+    lines = {"subject": subject, "subjects": subjects or {}}
+    return {"previews": [asdict(p) for p in previews.previews(channels, title, body, variants, **lines)],
+            "unknown_fields": previews.field_problems(title, body, variants, **lines)}
 
 
 @bp.route("/content/<key>/previews", methods=["GET"])
@@ -333,7 +340,7 @@ def content_previews(key):
         404: NotFound
     """
     item = _item(key)
-    return jsonify(_previews_json(item.title, item.body, item.variants))
+    return jsonify(_previews_json(item.title, item.body, item.variants, item.subject, item.subjects))
 
 
 @bp.route("/content/preview", methods=["POST"])
@@ -350,6 +357,8 @@ def content_preview():
               type: object
               properties:
                 title: {type: string}
+                subject: {type: string}
+                subjects: {type: object, additionalProperties: {type: string}}
                 body: {type: string}
                 variants: {type: object, additionalProperties: {type: string}}
       responses:
@@ -360,7 +369,11 @@ def content_preview():
     variants = data.get("variants") or {}
     if not isinstance(variants, dict) or not all(isinstance(v, str) for v in variants.values()):
         raise ApiError("variants map a channel name to its text")
-    return jsonify(_previews_json(str(data.get("title") or ""), str(data.get("body") or ""), variants))
+    subjects = data.get("subjects") or {}
+    if not isinstance(subjects, dict) or not all(isinstance(v, str) for v in subjects.values()):
+        raise ApiError("subjects map a channel name to its subject line")
+    return jsonify(_previews_json(str(data.get("title") or ""), str(data.get("body") or ""), variants,
+                                  str(data.get("subject") or ""), subjects))
 
 
 @bp.route("/content/import", methods=["POST"])

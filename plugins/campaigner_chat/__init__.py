@@ -35,6 +35,7 @@ from campaigner import (
     markdown_to_text,
     personalize,
     post_json,
+    strike_markdown,
     text_for_channel,
 )
 
@@ -120,7 +121,7 @@ class ChatChannel(Channel):
         source = personalize(text_for_channel(content, self.name), contact,
                              {"unsubscribe_url": context.get("unsubscribe_url", "")}).strip()
         text = markdown_to_text(source)
-        body = text if self._format() == "text" else source
+        body = text if self._format() == "text" else strike_markdown(source)  # WeCom's Markdown has no ~~
         if self.setting("provider") == "wecom":
             limit = WECOM_LIMITS[self._format()]
             if len(body.encode("utf-8")) > limit:
