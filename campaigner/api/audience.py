@@ -12,6 +12,7 @@ from campaigner.api import (ApiError, bp, found, iso_utc, json_body, page_args, 
 from campaigner.audience import importer, rfm, services
 from campaigner.audience.expressions import ExpressionError, channel_contact_field
 from campaigner.audience.models import Contact, OptOut, Order, Segment, Tag, TagGroup
+from campaigner.audience.reach import count_reachable
 from campaigner.audience.timeline import contact_timeline
 from campaigner.audit import record_audit
 from campaigner.db import database
@@ -437,7 +438,10 @@ def audience_count():
     """Count an audience expression.
     ---
     post:
-      summary: How many contacts an expression selects (with a channel, only those reachable on it)
+      summary: How many contacts an expression selects (with channels, only those reachable on one of them)
+      description: >
+        Reachable means an address the channel accepts (the SMS channel takes only valid numbers) and no
+        opt-out, as a send would decide.
       requestBody:
         required: true
         content:
@@ -447,6 +451,7 @@ def audience_count():
               properties:
                 expression: {type: string, example: 'tag:"渠道:门店" AND (tag:vip OR rfm:A) AND NOT tag:投诉'}
                 channel: {type: string}
+                channels: {type: array, items: {type: string}, description: "a campaign's channels, in fallback order"}
       responses:
         200:
           description: The count
@@ -458,17 +463,19 @@ def audience_count():
                   count: {type: integer}
         400: {description: The expression has an error at `position` (0-based)}
     """
-    from campaigner.audience.expressions import count_audience
-
     data = json_body()
     expression = data.get("expression") or ""
     if not isinstance(expression, str):
         raise ApiError("expression is text")
+    channel = data.get("channel") or None
+    channels = data.get("channels") or ([channel] if channel else [])
+    if not isinstance(channels, list) or not all(isinstance(c, str) and c for c in channels):
+        raise ApiError("channels is a list of channel names")
     try:
-        count = count_audience(expression, data.get("channel") or None)
+        count = count_reachable(expression, channels)
     except ExpressionError as exc:
         raise _expression_error(exc) from None
-    return jsonify({"count": count, "expression": expression, "channel": data.get("channel") or None})
+    return jsonify({"count": count, "expression": expression, "channel": channel, "channels": channels})
 
 
 @bp.route("/segments", methods=["GET"])
