@@ -359,6 +359,20 @@ def _chunks(items: list, size: int):
 # ---------------------------------------------------------------- lists and previews
 
 
+def contact_matches(q: str):
+    """The condition a search box puts on contacts: part of a name or email (any case; % and _ are literal),
+    part of a phone number (3 digits or more), or an id, external id, chat id or openid as a whole."""
+    q = q.strip()
+    condition = Contact.name.contains(q) | Contact.email.contains(q) | (Contact.external_id == q) | \
+        (Contact.chat_id == q) | (Contact.openid == q)
+    if q.isdigit():
+        condition |= Contact.id == int(q)
+    digits = re.sub(r"[^\d+]", "", q)
+    if len(digits) >= 3:
+        condition |= Contact.phone.contains(digits.lstrip("+"))
+    return condition
+
+
 def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: int = 50):
     """(contacts on `page`, total) matching the search text and the audience expression, newest first.
 
@@ -369,13 +383,7 @@ def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: 
     query = Contact.select()
     q = (q or "").strip()
     if q:
-        like = f"%{q}%"
-        condition = (Contact.name ** like) | (Contact.email ** like) | (Contact.external_id == q) | \
-                    (Contact.chat_id == q) | (Contact.openid == q)
-        digits = re.sub(r"[^\d+]", "", q)
-        if len(digits) >= 3:
-            condition |= Contact.phone.contains(digits.lstrip("+"))
-        query = query.where(condition)
+        query = query.where(contact_matches(q))
     if (expression or "").strip():
         query = query.where(Contact.id.in_(compile_audience(expression)))
     total = query.count()
