@@ -10,7 +10,7 @@ import datetime as dt
 
 from flask import current_app, g, jsonify, request
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, reject_unknown_fields, require_role
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, list_json, reject_unknown_fields, require_role
 from campaigner.audit import record_audit
 from campaigner.calendars import publishing, services
 from campaigner.calendars.conflicts import find_conflicts
@@ -126,12 +126,12 @@ def calendars_list():
       summary: List calendars (moments and community)
       responses:
         200:
-          description: The calendars
+          description: Every calendar, by name, on one page (`next` is null)
           content:
             application/json:
-              schema: {type: object, properties: {calendars: {type: array, items: {type: object}}}}
+              schema: Page
     """
-    return jsonify({"calendars": [calendar_json(c) for c in Calendar.select().order_by(Calendar.name)]})
+    return list_json([calendar_json(c) for c in Calendar.select().order_by(Calendar.name)])
 
 
 @bp.route("/calendars", methods=["POST"])
@@ -326,7 +326,7 @@ def calendars_entries(calendar_id: int):
         - {name: start, in: query, schema: {type: string, format: date}}
         - {name: end, in: query, schema: {type: string, format: date}}
       responses:
-        200: {description: The entries, content: {application/json: {schema: {type: object, properties: {entries: {type: array, items: {type: object}}}}}}}
+        200: {description: "The entries of the range, on one page (`next` is null)", content: {application/json: {schema: Page}}}
         400: BadRequest
         404: NotFound
     """
@@ -345,7 +345,7 @@ def calendars_entries(calendar_id: int):
                                                 CalendarEntry.send_at < end_utc).order_by(CalendarEntry.send_at))
     statuses = publishing.entry_statuses((e.id, e.status, e.campaign_id) for e in entries)
     conflicts = find_conflicts(start_utc, end_utc, [calendar.id])
-    return jsonify({"entries": [entry_json(e, statuses[e.id], conflicts.get(e.id, [])) for e in entries]})
+    return list_json([entry_json(e, statuses[e.id], conflicts.get(e.id, [])) for e in entries])
 
 
 @bp.route("/calendars/<int:calendar_id>/entries", methods=["POST"])

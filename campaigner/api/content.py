@@ -9,7 +9,8 @@ from dataclasses import asdict
 
 from flask import current_app, g, jsonify, request, url_for
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields, require_role
+from campaigner.api import (ApiError, bp, found, iso_utc, json_body, keyset_page, list_json, reject_unknown_fields,
+                            require_role)
 from campaigner.content import media as media_store
 from campaigner.content import library_files, personal_fields, previews, search
 from campaigner.content.models import KINDS, STATUSES, ContentItem, ContentVersion, Media
@@ -70,14 +71,14 @@ def content_list():
         - {name: tag, in: query, schema: {type: string}}
         - {name: status, in: query, schema: {type: string, enum: [draft, approved, archived]}}
         - {name: channel, in: query, schema: {type: string}, description: items with a variant for this channel}
-        - page
-        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+        - cursor
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}
       responses:
         200:
-          description: One page of items (without bodies)
+          description: One page of items (without bodies), most recently changed first, with the total
           content:
             application/json:
-              schema: {allOf: [Page, {properties: {pages: {type: integer}}}]}
+              schema: Page
         400: BadRequest
     """
     args = request.args
@@ -85,12 +86,11 @@ def content_list():
         raise ApiError(f"unknown kind; one of {', '.join(KINDS)}")
     if args.get("status") and args["status"] not in STATUSES:
         raise ApiError(f"unknown status; one of {', '.join(STATUSES)}")
-    page_number, per_page = page_args(MAX_PER_PAGE, search.PER_PAGE)
     filters = search.Filters(q=args.get("q", "").strip(), kind=args.get("kind", ""), tag=args.get("tag", ""),
                              status=args.get("status", ""), channel=args.get("channel", ""))
-    page = search.search(filters, page_number, per_page)
-    return jsonify({"items": [item_json(i, full=False) for i in page.items], "total": page.total,
-                    "page": page.number, "pages": page.pages, "per_page": page.per_page})
+    query = search.query(filters)
+    items, next_cursor = keyset_page(query, [ContentItem.updated_at, ContentItem.id], MAX_PER_PAGE, search.PER_PAGE)
+    return list_json([item_json(i, full=False) for i in items], next_cursor, total=query.order_by().count())
 
 
 @bp.route("/content", methods=["POST"])
@@ -448,14 +448,17 @@ def content_media_list():
       summary: Uploaded images, newest first (each with the Markdown that shows it)
       parameters:
         - {name: content, in: query, schema: {type: string}, description: only images of this item}
+        - cursor
+        - limit
       responses:
-        200: {description: The images}
+        200: {description: A page of images, content: {application/json: {schema: Page}}}
         404: NotFound
     """
-    rows = Media.select().order_by(Media.uploaded_at.desc())
+    rows = Media.select()
     if request.args.get("content"):
         rows = rows.where(Media.content == _item(request.args["content"]).id)
-    return jsonify({"media": [media_json(r) for r in rows.limit(500)]})
+    page, next_cursor = keyset_page(rows, [Media.uploaded_at, Media.id], 200)
+    return list_json([media_json(r) for r in page], next_cursor)
 
 
 @bp.route("/content/media", methods=["POST"])

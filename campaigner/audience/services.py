@@ -373,11 +373,8 @@ def contact_matches(q: str):
     return condition
 
 
-def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: int = 50):
-    """(contacts on `page`, total) matching the search text and the audience expression, newest first.
-
-    Raises `ExpressionError` for a bad expression.
-    """
+def contacts_query(q: str = "", expression: str = ""):
+    """The contacts matching the search text and the audience expression (no order); raises `ExpressionError`."""
     from campaigner.audience.expressions import compile_audience
 
     query = Contact.select()
@@ -386,6 +383,15 @@ def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: 
         query = query.where(contact_matches(q))
     if (expression or "").strip():
         query = query.where(Contact.id.in_(compile_audience(expression)))
+    return query
+
+
+def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: int = 50):
+    """(contacts on `page`, total) matching the search text and the audience expression, newest first.
+
+    Raises `ExpressionError` for a bad expression.
+    """
+    query = contacts_query(q, expression)
     total = query.count()
     page = max(1, page)
     items = list(query.order_by(Contact.id.desc()).paginate(page, per_page))
