@@ -86,7 +86,7 @@ class ChatChannel(Channel):
         ConfigField("token", _("Webhook token (json provider)"), secret=True),
         ConfigField("robot_limit_per_minute", _("Messages a minute per robot"), type="integer", default=20,
                     min=1, max=1000),
-        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=60),
+        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=14),
     )
 
     def clean_config(self, cleaned: dict) -> dict:

@@ -78,7 +78,7 @@ class EmailChannel(Channel):
         ConfigField("footer", _("Footer before the unsubscribe link"), default="不想再收到这类邮件？",
                     help=_("Shown at the bottom of every email")),
         ConfigField("unsubscribe_label", _("Unsubscribe link text"), default="退订 Unsubscribe"),
-        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=20, min=1, max=120),
+        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=20, min=1, max=29),
     )
 
     def clean_config(self, cleaned: dict) -> dict:
