@@ -91,3 +91,13 @@ def test_a_calendar_that_reaches_people_approves_without_a_warning(logged_in_edi
     week = logged_in_editor.get(f"/calendars/{calendar.id}/?week={next_monday().isoformat()}",
                                 headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "reaches nobody" not in week
+
+
+def test_approving_through_the_api_says_how_many_it_reaches(client, api_token, people):
+    headers = api_token("editor")
+    nobody = make_calendar(name="短信会员", kind="moments", channel="sms", groups=(), audience="tag:vip")
+    everyone = make_calendar(name="短信全员", kind="moments", channel="sms", groups=())
+    answers = [client.post(f"/api/v1/calendar-entries/{_entry_of(calendar, make_content('闪购')).id}/approve",
+                           headers=headers).get_json() for calendar in (nobody, everyone)]
+    assert (answers[0]["reachable"], answers[1]["reachable"]) == (0, 1)
+    assert "reach nobody" in answers[0]["warnings"][0] and answers[1]["warnings"] == []

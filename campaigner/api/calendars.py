@@ -494,12 +494,17 @@ def entries_approve(entry_id: int):
     post:
       summary: Publish an entry through the campaign engine (its content must be approved)
       responses:
-        200: {description: The scheduled entry with its campaign_id}
+        200: {description: "The scheduled entry with its campaign_id, `reachable` (contacts its calendar reaches on its channel now) and `warnings` (when that is none)"}
         403: Forbidden
         404: NotFound
         409: {description: "It can't be scheduled (no approved content, time passed, already scheduled)"}
     """
-    return _action(entry_id, lambda e: publishing.approve_entry(e, user=g.api_user), "scheduled")
+    answer = _action(entry_id, lambda e: publishing.approve_entry(e, user=g.api_user), "scheduled")
+    calendar = CalendarEntry.get_by_id(entry_id).calendar
+    reachable = services.reachable_count(calendar)
+    warnings = [f"it will reach nobody: no contact in the calendar's audience is reachable on {calendar.channel} now"
+                ] if reachable == 0 else []
+    return jsonify({**answer.get_json(), "reachable": reachable, "warnings": warnings})
 
 
 @bp.route("/calendar-entries/<int:entry_id>/unschedule", methods=["POST"])
