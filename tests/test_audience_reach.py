@@ -56,7 +56,7 @@ def test_the_campaign_forms_live_count_follows_the_chosen_channels(logged_in_edi
     nobody = count(channel_1="sms", audience="NOT channel:sms AND NOT channel:email")
     assert "No contact is reachable on the chosen channels" in nobody
     form = logged_in_editor.get("/campaigns/new").get_data(as_text=True)
-    assert "change from:.campaign-channels" in form and 'hx-include="this, .campaign-channels"' in form
+    assert "change from:.campaign-channels" in form and 'hx-include=".campaign-audience, .campaign-channels"' in form
 
 
 def _entry_of(calendar, content_id):
