@@ -18,6 +18,12 @@ from tests.test_core_cli import CAMPAIGNER, instance_env, start_up, stop  # noqa
 ADMIN_PASSWORD = "first-hour-password-1"
 
 
+def own_queue(env: dict) -> dict:
+    """`env` with a queue of its own, also on the scale path: every `campaigner` process on this Redis shares
+    the default queue name, so another instance's worker would take this one's tasks (and this one theirs)."""
+    return {**env, "CAMPAIGNER_QUEUE_URL": f"sqlite:///{env['CAMPAIGNER_INSTANCE_PATH']}/queue.db"}
+
+
 def _token(env) -> str:
     out = subprocess.run([*CAMPAIGNER, "token", "create", "--email", "admin@example.com"], env=env,
                          capture_output=True, text=True, timeout=120, check=True)
@@ -25,7 +31,7 @@ def _token(env) -> str:
 
 
 def test_up_on_its_own_port_sends_links_that_work(instance_env):
-    env = {**instance_env, "CAMPAIGNER_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    env = {**own_queue(instance_env), "CAMPAIGNER_ADMIN_PASSWORD": ADMIN_PASSWORD}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc, startup = start_up(env, port)
@@ -45,7 +51,7 @@ def test_up_on_its_own_port_sends_links_that_work(instance_env):
             campaign = api.post(f"{base}/api/v1/campaigns", json={
                 "name": "Spring", "content_id": content.json()["id"], "channels": ["email"], "schedule": True})
             assert campaign.status_code == 201, campaign.text
-            [received] = smtp.wait_for(1)
+            [received] = smtp.wait_for(1, timeout=120)  # returns as soon as it arrives
 
         text = received.get_body(("plain",)).get_content()
         short = re.search(r"(http://[^\s)]+/s/[\w-]+)", text).group(1)
@@ -72,7 +78,7 @@ def test_up_on_its_own_port_sends_links_that_work(instance_env):
 
 
 def test_a_base_url_that_differs_from_where_up_listens_is_named_in_a_warning(instance_env):
-    env = {**instance_env, "CAMPAIGNER_BASE_URL": "https://campaigner.example.com"}
+    env = {**own_queue(instance_env), "CAMPAIGNER_BASE_URL": "https://campaigner.example.com"}
     port = free_port()
     proc, startup = start_up(env, port)
     stop(proc)
@@ -82,7 +88,7 @@ def test_a_base_url_that_differs_from_where_up_listens_is_named_in_a_warning(ins
 
 def test_a_base_url_equal_to_where_up_listens_starts_without_a_warning(instance_env):
     port = free_port()
-    env = {**instance_env, "CAMPAIGNER_BASE_URL": f"http://localhost:{port}/"}
+    env = {**own_queue(instance_env), "CAMPAIGNER_BASE_URL": f"http://localhost:{port}/"}
     proc, startup = start_up(env, port)
     stop(proc)
     assert "Warning:" not in startup
