@@ -68,6 +68,7 @@ def test_the_flash_sale_keeps_its_old_price_struck_through_in_text(bundled):
     data = read_item_file(SAMPLE_LIBRARY / "coffee" / "coffee-community-wednesday-flash.md")
     text = markdown_to_text(data["body"])
     assert strike("98 元") in text and "68 元" in text and "~~" not in text
+    assert f"9{STROKE}8{STROKE} 元" in text and f"元{STROKE}" not in text  # a stroke over 元 would read as 日
     assert "<del>98 元</del>" in markdown_to_html(data["body"])
 
 

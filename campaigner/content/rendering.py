@@ -8,7 +8,8 @@ Editors write the Markdown they know from elsewhere: Python-Markdown's
 ``extra`` (tables among it) plus pymdown-extensions for ``~~strikethrough~~``
 and task lists (``- [ ]``/``- [x]``). Channels that show plain text get no
 Markdown syntax left over: struck-through text keeps its strike as combining
-strokes (a crossed-out old price must not read as a price), task boxes become
+strokes on its narrow characters (a crossed-out old price must not read as a
+price; see `strike` for the wide ones), task boxes become
 ☐/☑, table rows become lines with cells between ``|``.
 
 A subject (`render_subject`) is personalised by the same `personalize` as the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import unicodedata
 
 import markdown as md
 import nh3
@@ -58,8 +60,13 @@ def markdown_to_html(text: str) -> str:
 
 
 def strike(text: str) -> str:
-    """`text` struck through in plain text (combining strokes), spaces left as they are."""
-    return "".join(ch + STROKE if not ch.isspace() else ch for ch in text)
+    """`text` struck through in plain text (combining strokes), spaces left as they are.
+
+    Wide (CJK) characters stay unstruck: a stroke drawn over 元 reads as another character (日), while
+    the struck digits beside it already show the price is the old one.
+    """
+    return "".join(ch if ch.isspace() or unicodedata.east_asian_width(ch) in ("W", "F") else ch + STROKE
+                   for ch in text)
 
 
 def strike_markdown(text: str) -> str:
