@@ -24,6 +24,16 @@ def own_queue(env: dict) -> dict:
     return {**env, "CAMPAIGNER_QUEUE_URL": f"sqlite:///{env['CAMPAIGNER_INSTANCE_PATH']}/queue.db"}
 
 
+def stop_up(proc) -> str:
+    """Stop `campaigner up` with Ctrl-C and return its console; never leave it running, even on a failure."""
+    try:
+        return stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _token(env) -> str:
     out = subprocess.run([*CAMPAIGNER, "token", "create", "--email", "admin@example.com"], env=env,
                          capture_output=True, text=True, timeout=120, check=True)
@@ -70,7 +80,7 @@ def test_up_on_its_own_port_sends_links_that_work(instance_env):
         [opt_out] = api.get(f"{base}/api/v1/contacts/{contact['id']}").json()["opt_outs"]
         assert (opt_out["channel"], opt_out["source"]) == ("email", "one_click")
     finally:
-        console = stop(proc)
+        console = stop_up(proc)
     campaign_id = campaign.json()["id"]
     # A quiet console: the campaign's story at INFO, none of the queue's task-by-task lines.
     assert f"campaign {campaign_id} started" in console and f"campaign {campaign_id} finished" in console
@@ -81,7 +91,7 @@ def test_a_base_url_that_differs_from_where_up_listens_is_named_in_a_warning(ins
     env = {**own_queue(instance_env), "CAMPAIGNER_BASE_URL": "https://campaigner.example.com"}
     port = free_port()
     proc, startup = start_up(env, port)
-    stop(proc)
+    stop_up(proc)
     warning = next(line for line in startup.splitlines() if line.startswith("Warning:"))
     assert "https://campaigner.example.com" in warning and f"http://127.0.0.1:{port}" in warning
 
@@ -90,7 +100,7 @@ def test_a_base_url_equal_to_where_up_listens_starts_without_a_warning(instance_
     port = free_port()
     env = {**own_queue(instance_env), "CAMPAIGNER_BASE_URL": f"http://localhost:{port}/"}
     proc, startup = start_up(env, port)
-    stop(proc)
+    stop_up(proc)
     assert "Warning:" not in startup
 
 
