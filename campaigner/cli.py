@@ -159,10 +159,11 @@ def up(host: str, port: int, verbose: int):
     worker = Worker(workers=app.config["CAMPAIGNER"]["WORKERS"])
     worker.start()
     server = _serve(app, host, port, threads=8)
-    click.secho(f"Campaigner is running at http://{host}:{port}/  (Ctrl-C stops it)", fg="cyan")
-
+    # Handlers first, then the line that tells the user (or a script) Ctrl-C works: a Ctrl-C right after
+    # it must reach the clean shutdown below, or the worker's threads keep the process alive.
     _stop_on_signals()
     try:
+        click.secho(f"Campaigner is running at http://{host}:{port}/  (Ctrl-C stops it)", fg="cyan")
         server.run()
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM (see _stop_on_signals): the normal way out, to the clean shutdown below
@@ -188,9 +189,9 @@ def web(host: str, port: int, threads: int, verbose: int):
     prepare_instance(app)
     listen_here(app, host, port)
     server = _serve(app, host, port, threads=threads)
-    click.echo(f"Campaigner web at http://{host}:{port}/")
     _stop_on_signals()
     try:
+        click.echo(f"Campaigner web at http://{host}:{port}/")
         server.run()
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM (see _stop_on_signals): the normal way out, to the clean shutdown below
