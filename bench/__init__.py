@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m bench NAME [--quick] [--backend sqlite|postgres]`` (see ../shared/BENCH.md)."""
+"""Benchmarks: ``python -m bench NAME [--quick] [--backend sqlite|postgres]`` (see docs/benchmarks.md)."""

@@ -99,7 +99,7 @@ def peak_rss_mb() -> float:
 
 def result(name: str, backend: str, n: int, value: float, unit: str, *, baseline=None, baseline_unit=None,
            ratio=None, target: str = "", **details) -> dict:
-    """A result in the shape ../shared/BENCH.md describes."""
+    """A result in the shape docs/benchmarks.md describes."""
     return {"name": name, "backend": backend, "n": n, "value": round(value, 3), "unit": unit,
             "baseline": None if baseline is None else round(baseline, 3), "baseline_unit": baseline_unit,
             "ratio": None if ratio is None else round(ratio, 3), "target": target, "details": details}

@@ -69,6 +69,8 @@ __all__ = [
     "personalize",
     "post_json",
     "public",
+    "render_subject",
+    "strike_markdown",
     "text_for_channel",
     "unsubscribe_url",
 ]
@@ -80,6 +82,8 @@ _LAZY = {
     "markdown_to_text": ("campaigner.content.rendering", "markdown_to_text"),
     "personalize": ("campaigner.content.rendering", "personalize"),
     "text_for_channel": ("campaigner.content.rendering", "text_for_channel"),
+    "render_subject": ("campaigner.content.rendering", "render_subject"),  # subject line: own, item's or title
+    "strike_markdown": ("campaigner.content.rendering", "strike_markdown"),  # for dialects without ~~
     "public": ("campaigner.web", "public"),  # for views of plugin blueprints reachable without login
     "post_json": ("campaigner.channels.http", "post_json"),  # HTTP with the contract's error mapping
     "outbox_path": ("campaigner.channels.outbox", "outbox_path"),

@@ -133,6 +133,13 @@ def create_app(config: dict | None = None) -> Flask:
                                    max_age=86400)
 
     htmx_js.is_public = True
+
+    @app.route("/favicon.ico")
+    def favicon():
+        # Browsers and feed readers ask for /favicon.ico whatever the page's <link rel="icon"> says.
+        return send_from_directory(app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
+
+    favicon.is_public = True
     return app
 
 

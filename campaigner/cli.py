@@ -24,7 +24,29 @@ def _create_app():
         sys.exit(2)
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+class CampaignerGroup(FlaskGroup):
+    """Flask's group for the app context, without Flask's own options and extensions' commands.
+
+    A user asking `campaigner --help` wants Campaigner's commands: not Flask's
+    -e/-A/--debug (the app is always Campaigner's, configured by CAMPAIGNER_*
+    settings) nor the groups extensions add to `app.cli` (Flask-Limiter's
+    `limiter`). Listing only our own commands also means --help builds no app.
+    """
+
+    FLASK_OPTIONS = {"env_file", "app", "debug"}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.params = [param for param in self.params if param.name not in self.FLASK_OPTIONS]
+
+    def list_commands(self, ctx):
+        return click.Group.list_commands(self, ctx)
+
+    def get_command(self, ctx, name):
+        return click.Group.get_command(self, ctx, name)
+
+
+@click.group(cls=CampaignerGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def main():
     """Campaigner: plan, send and check private-domain content."""
 
@@ -46,6 +68,37 @@ def _add_feature_commands() -> None:
 
 
 # ---------------------------------------------------------------- running
+
+# Loggers that speak for the queue's own machinery: every task enqueued, started and finished,
+# two dozen lines a minute of periodic housekeeping. Shown from -v on.
+HOUSEKEEPING_LOGGERS = ("huey",)
+
+verbose_option = click.option(
+    "-v", "--verbose", count=True,
+    help="More on the console: -v adds the queue's task-by-task lines, -vv everything (debug).")
+
+
+def configure_console_logging(verbosity: int) -> None:
+    """Quiet by default: campaigns started, finished, paused (with the reason) and failures; -v/-vv for more."""
+    level = logging.DEBUG if verbosity >= 2 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    for name in HOUSEKEEPING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if verbosity == 0 else logging.NOTSET)
+
+
+def listen_here(app, host: str, port: int) -> None:
+    """Make links in messages point where this server listens unless BASE_URL says otherwise (and warn if it does)."""
+    from campaigner.db import database
+    from campaigner.public_address import follow_listening_address
+
+    settings = app.config["CAMPAIGNER"]
+    with database.connection_context():
+        warning = follow_listening_address(settings, host, port)
+    if warning:
+        click.secho(f"Warning: {warning}", fg="yellow", err=True)
+    else:
+        click.echo(f"Links in messages point at {settings['BASE_URL']} (set CAMPAIGNER_BASE_URL to the address "
+                   f"readers reach).")
 
 
 def prepare_instance(app, quiet: bool = False) -> None:
@@ -92,22 +145,25 @@ def _serve(app, host: str, port: int, threads: int):
 @main.command("up")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@verbose_option
 @with_appcontext
-def up(host: str, port: int):
+def up(host: str, port: int, verbose: int):
     """Run everything in one process: web UI, worker and scheduler (SQLite by default)."""
     from campaigner.db import close_all_connections
     from campaigner.queue import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_console_logging(verbose)
     app = current_app._get_current_object()
     prepare_instance(app)
+    listen_here(app, host, port)
     worker = Worker(workers=app.config["CAMPAIGNER"]["WORKERS"])
     worker.start()
     server = _serve(app, host, port, threads=8)
-    click.secho(f"Campaigner is running at http://{host}:{port}/  (Ctrl-C stops it)", fg="cyan")
-
+    # Handlers first, then the line that tells the user (or a script) Ctrl-C works: a Ctrl-C right after
+    # it must reach the clean shutdown below, or the worker's threads keep the process alive.
     _stop_on_signals()
     try:
+        click.secho(f"Campaigner is running at http://{host}:{port}/  (Ctrl-C stops it)", fg="cyan")
         server.run()
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM (see _stop_on_signals): the normal way out, to the clean shutdown below
@@ -122,18 +178,20 @@ def up(host: str, port: int):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@verbose_option
 @with_appcontext
-def web(host: str, port: int, threads: int):
+def web(host: str, port: int, threads: int, verbose: int):
     """Run only the web UI and API (start workers with `campaigner worker`)."""
     from campaigner.db import close_all_connections
 
-    logging.basicConfig(level=logging.INFO)
+    configure_console_logging(verbose)
     app = current_app._get_current_object()
     prepare_instance(app)
+    listen_here(app, host, port)
     server = _serve(app, host, port, threads=threads)
-    click.echo(f"Campaigner web at http://{host}:{port}/")
     _stop_on_signals()
     try:
+        click.echo(f"Campaigner web at http://{host}:{port}/")
         server.run()
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM (see _stop_on_signals): the normal way out, to the clean shutdown below
@@ -143,13 +201,18 @@ def web(host: str, port: int, threads: int):
 @main.command("worker")
 @click.option("--workers", "-w", type=int, default=None, help="Worker threads (default: CAMPAIGNER_WORKERS).")
 @click.option("--no-periodic", is_flag=True, help="Leave the scheduler to other workers.")
+@verbose_option
 @with_appcontext
-def worker(workers: int | None, no_periodic: bool):
+def worker(workers: int | None, no_periodic: bool, verbose: int):
     """Run a queue worker with the scheduler; run as many as you like against Redis."""
+    from campaigner.db import database
+    from campaigner.public_address import adopt_stored_address
     from campaigner.queue import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_console_logging(verbose)
     settings = current_app.config["CAMPAIGNER"]
+    with database.connection_context():
+        adopt_stored_address(settings)  # where `campaigner web` listens, when BASE_URL is unset
     Worker(workers=workers or settings["WORKERS"], periodic=not no_periodic).run_forever()
 
 

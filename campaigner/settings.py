@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "CAMPAIGNER_"
+# Where links point when BASE_URL is unset and no server has said where it listens yet.
+FALLBACK_BASE_URL = "http://127.0.0.1:8000"
 CONFIG_FILE = "campaigner.toml"
 
 # name -> default (None: derived from the instance folder when left unset)
@@ -24,7 +26,7 @@ DEFAULTS: dict[str, object] = {
     "QUEUE_URL": None,
     "SECRET_KEY": None,
     "TIMEZONE": "Asia/Shanghai",
-    "BASE_URL": "http://127.0.0.1:8000",
+    "BASE_URL": None,  # unset: follows where `up`/`web` listen (campaigner.public_address)
     "LINK_BASE_URL": None,
     "PLUGINS_DIR": None,
     "ADMIN_EMAIL": "admin@example.com",
@@ -80,6 +82,11 @@ def load_settings(overrides: dict | None = None, environ: dict | None = None) ->
         settings["QUEUE_URL"] = f"sqlite:///{instance / 'queue.db'}"
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = _instance_secret(instance)
+    # Whether the addresses were chosen, or may follow where the server listens.
+    settings["BASE_URL_SET"] = bool(settings["BASE_URL"])
+    settings["LINK_BASE_URL_SET"] = bool(settings["LINK_BASE_URL"])
+    if not settings["BASE_URL"]:
+        settings["BASE_URL"] = FALLBACK_BASE_URL
     if not settings["LINK_BASE_URL"]:
         settings["LINK_BASE_URL"] = settings["BASE_URL"]
     _validate(settings)

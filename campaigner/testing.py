@@ -23,6 +23,7 @@ API on loopback and a poster of signed, encrypted WeCom callbacks.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import warnings
@@ -172,7 +173,32 @@ def _check_declarations(channel: Channel) -> None:
             assert f.choices, f"choice field {f.name} has no choices"
             assert f.default in (None, "") or f.default in f.choices, f"field {f.name}: default not among the choices"
         assert not (f.secret and f.default), f"secret field {f.name} must not have a default (it would be shown)"
+        assert f.secret or not SECRET_NAME.search(f.name), \
+            f"field {f.name} is named like a secret but not marked secret=True: it would show on pages and in logs"
+        if TIMEOUT_NAME.search(f.name):
+            _check_timeout_field(channel, f)
     json.dumps(channel.describe(), default=str)
+
+
+# Field names that hold credentials: each word of the name is checked (api_key, app_secret, robot_token).
+SECRET_NAME = re.compile(r"(?:^|_)(?:secret|token|password|passwd|pwd|key|apikey|credentials?)(?:_|$)",
+                         re.IGNORECASE)
+TIMEOUT_NAME = re.compile(r"(?:^|_)timeout(?:_|$)", re.IGNORECASE)
+
+
+def _check_timeout_field(channel: Channel, f: ConfigField) -> None:
+    """A network timeout the config may set must stay below the engine's `send_timeout`.
+
+    Otherwise the engine cuts a slow send off first, and the delivery ends unknown
+    instead of failing with the channel's own clear reason.
+    """
+    limit = channel.send_timeout
+    assert f.type == "integer" and f.max is not None, \
+        f"config field {f.name} is a timeout without a maximum: give it type='integer' and max below send_timeout ({limit} s)"
+    assert f.max < limit, (f"config field {f.name} allows a timeout of {f.max} s, not below send_timeout "
+                           f"({limit} s): the engine would cut the send off first")
+    assert f.default is None or f.default < limit, \
+        f"config field {f.name} defaults to {f.default} s, not below send_timeout ({limit} s)"
 
 
 def _check_config(channel: Channel, config: dict) -> list[str]:

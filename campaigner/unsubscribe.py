@@ -1,10 +1,14 @@
 """Unsubscribe links: a signed token per contact and channel, and the public page it opens.
 
 The token is signed with the instance's secret (itsdangerous) and never
-expires: an unsubscribe link in a years-old email must still work. Opening
-the link opts the contact out at once and says so, with a button to undo a
-mistake; mail clients' one-click unsubscribe (RFC 8058) POSTs to the same
-address. A new opt-out fires the ``opted_out`` delivery event.
+expires: an unsubscribe link in a years-old email must still work.
+
+Opening the link (GET or HEAD) never opts anyone out: mail scanners and chat
+link previews open links. It shows a page with one button, which POSTs to the
+same address; mail clients' one-click unsubscribe (RFC 8058: the message's
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` header, answered by a
+POST with that body) lands on the same POST. The page offers to undo a
+mistake. A new opt-out fires the ``opted_out`` delivery event.
 """
 from __future__ import annotations
 
@@ -118,19 +122,24 @@ def _request_or_404(token: str) -> UnsubscribeRequest:
 @bp.route("/u/<token>", methods=["GET"])
 @public
 def page(token: str):
-    """Opening the link opts out at once and says so."""
+    """Opening the link asks to confirm with one button; a link preview or scanner opts nobody out."""
+    from campaigner.audience.models import Contact
+    from campaigner.audience.optouts import is_opted_out
+
     req = _request_or_404(token)
-    contact, _created = unsubscribe(req)
-    return render_page("unsubscribe/page.html", token=token, req=req, contact=contact, state="unsubscribed",
+    contact = Contact.get_or_none(Contact.id == req.contact_id) if req.contact_id else None
+    state = "unsubscribed" if contact is not None and is_opted_out(contact, req.channel) else "confirm"
+    return render_page("unsubscribe/page.html", token=token, req=req, contact=contact, state=state,
                        channel=channel_label(req.channel))
 
 
 @bp.route("/u/<token>", methods=["POST"])
 @public
 def one_click(token: str):
-    """RFC 8058 one-click unsubscribe from the mail client (no CSRF token, the address is signed)."""
+    """The page's button, or RFC 8058 one-click from the mail client (no CSRF token: the address is signed)."""
     req = _request_or_404(token)
-    contact, _created = unsubscribe(req, source="one_click" if request.form.get("List-Unsubscribe") else "unsubscribe_link")
+    one_click_body = request.form.get("List-Unsubscribe") == "One-Click"
+    contact, _created = unsubscribe(req, source="one_click" if one_click_body else "unsubscribe_link")
     return render_page("unsubscribe/page.html", token=token, req=req, contact=contact, state="unsubscribed",
                        channel=channel_label(req.channel))
 

@@ -149,10 +149,14 @@ def test_roles_guard_writes(client, api_token):
 def test_contacts_list_filters_by_expression_and_pages(client, dev):
     for i in range(5):
         client.post("/api/v1/contacts", headers=dev, json={"external_id": f"L{i}", "tags": ["even"] if i % 2 == 0 else []})
-    page = client.get("/api/v1/contacts", headers=dev, query_string={"expression": "tag:even", "per_page": 2}).json
-    assert page["total"] == 3 and len(page["items"]) == 2
+    page = client.get("/api/v1/contacts", headers=dev, query_string={"expression": "tag:even", "limit": 2}).json
+    assert page["total"] == 3 and len(page["items"]) == 2 and page["next"]
+    rest = client.get("/api/v1/contacts", headers=dev,
+                      query_string={"expression": "tag:even", "limit": 2, "cursor": page["next"]}).json
+    assert len(rest["items"]) == 1 and rest["next"] is None
+    assert {c["external_id"] for c in page["items"] + rest["items"]} == {"L0", "L2", "L4"}
     assert client.get("/api/v1/contacts", headers=dev, query_string={"expression": "tag:"}).status_code == 400
-    assert client.get("/api/v1/contacts", headers=dev, query_string={"per_page": 0}).status_code == 400
+    assert client.get("/api/v1/contacts", headers=dev, query_string={"limit": 0}).status_code == 400
 
 
 def test_every_audience_endpoint_is_in_the_openapi_document(client):

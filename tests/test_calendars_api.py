@@ -31,7 +31,7 @@ def test_an_integration_plans_and_publishes_a_week(client, api_token, group_chat
     assert (again["created"], again["existing"]) == (0, 3)
 
     listed = client.get(f"/api/v1/calendars/{calendar['id']}/entries?start={monday.isoformat()}",
-                        headers=headers).get_json()["entries"]
+                        headers=headers).get_json()["items"]
     assert [(e["date"], e["time"], e["theme"], e["status"]) for e in listed] == [
         (monday.isoformat(), "09:00", "Tips", "draft"),
         ((monday + dt.timedelta(days=2)).isoformat(), "12:00", "Flash sale", "draft"),
@@ -90,7 +90,7 @@ def test_readers_read_and_only_editors_write(client, api_token, group_chat):
     ops = api_token("ops")
     seen = client.get(f"/api/v1/calendars/{calendar['id']}", headers=ops).get_json()
     assert seen["name"] == "Coffee fans" and "feed_url" not in seen  # the secret stays with editors
-    assert client.get("/api/v1/calendars", headers=ops).get_json()["calendars"][0]["id"] == calendar["id"]
+    assert client.get("/api/v1/calendars", headers=ops).get_json()["items"][0]["id"] == calendar["id"]
     assert client.patch(f"/api/v1/calendars/{calendar['id']}", json={"name": "x"}, headers=ops).status_code == 403
     assert client.post(f"/api/v1/calendars/{calendar['id']}/feed-token", headers=ops).status_code == 403
 

@@ -84,7 +84,9 @@ def test_unsubscribe_link_opts_the_contact_out_and_says_so(app, client, email_ch
     [received] = smtp_server.wait_for(1)
     link = re.search(r"http://127\.0\.0\.1:8000(/u/\S+)", received.get_body(("plain",)).get_content()).group(1)
 
-    page = client.get(link, headers={"Accept-Language": "en"})
+    confirm = client.get(link, headers={"Accept-Language": "en"})
+    assert confirm.status_code == 200 and "Unsubscribe from messages by Email?" in confirm.get_data(as_text=True)
+    page = client.post(link, headers={"Accept-Language": "en"}, csrf=False)  # the confirm page's one button
     assert page.status_code == 200
     assert "You are unsubscribed" in page.get_data(as_text=True)
     assert "Email" in page.get_data(as_text=True)
@@ -94,7 +96,7 @@ def test_unsubscribe_link_opts_the_contact_out_and_says_so(app, client, email_ch
     assert recorder.events == [("opted_out", delivery.id,
                                 {"channel": "email", "source": "unsubscribe_link", "contact_id": contact.id})]
 
-    client.get(link)  # opening it again changes nothing and fires nothing
+    client.post(link, csrf=False)  # confirming again changes nothing and fires nothing
     assert len(recorder.events) == 1
 
     zh = client.get(link, headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
@@ -116,7 +118,7 @@ def test_contact_can_take_the_unsubscribe_back(app, client, email_channel, smtp_
     contact = make_contact_row(email="fang@example.com")
     send_to(email_channel, contact)
     link = re.search(r"(/u/[^>]+)>", smtp_server.wait_for(1)[0]["List-Unsubscribe"]).group(1)
-    client.get(link)
+    client.post(link, csrf=False)
     page = client.post(f"{link}/resubscribe", headers={"Accept-Language": "en"})
     assert "You are subscribed again" in page.get_data(as_text=True)
     with database.connection_context():

@@ -49,8 +49,10 @@ def test_search_and_filters_through_the_api(client, editor_api, make_content):
     assert "body" not in found["items"][0]  # lists stay small
     by_channel = client.get("/api/v1/content?channel=sms&tag=咖啡&kind=moments", headers=editor_api).get_json()
     assert [i["title"] for i in by_channel["items"]] == ["燕麦拿铁"]
-    page = client.get("/api/v1/content?per_page=1&page=2", headers=editor_api).get_json()
-    assert (page["page"], page["pages"], len(page["items"])) == (2, 2, 1)
+    first = client.get("/api/v1/content?limit=1", headers=editor_api).get_json()
+    second = client.get(f"/api/v1/content?limit=1&cursor={first['next']}", headers=editor_api).get_json()
+    assert (len(first["items"]), len(second["items"]), second["next"]) == (1, 1, None)
+    assert {first["items"][0]["title"], second["items"][0]["title"]} == {"燕麦拿铁", "Serum"}
 
 
 def test_bad_input_gets_a_4xx_json_answer_never_a_500(client, api_token, editor_api, make_content):
@@ -76,8 +78,8 @@ def test_bad_input_gets_a_4xx_json_answer_never_a_500(client, api_token, editor_
         (client.get(f"/api/v1/content/{item.id}/versions/9", headers=editor_api), 404),
         (client.post(f"/api/v1/content/{item.id}/versions/9/restore", headers=editor_api), 404),
         (client.get("/api/v1/content?kind=poster", headers=editor_api), 400),
-        (client.get("/api/v1/content?per_page=1000", headers=editor_api), 400),
-        (client.get("/api/v1/content?page=x", headers=editor_api), 400),
+        (client.get("/api/v1/content?limit=1000", headers=editor_api), 400),
+        (client.get("/api/v1/content?cursor=x", headers=editor_api), 400),
         (client.post("/api/v1/content/media", headers=editor_api, data={}), 400),
         (client.put("/api/v1/content/fields", headers=editor_api, json={"declared": ["ok", "not ok"]}), 400),
         (client.get("/api/v1/content"), 401),
@@ -110,7 +112,7 @@ def test_media_and_fields_through_the_api(client, editor_api, make_content):
     refused = client.post("/api/v1/content/media", headers=editor_api,
                           data={"file": (io.BytesIO(b"<svg onload=alert(1)>"), "x.png")})
     assert refused.status_code == 400 and "not an image" in refused.get_json()["error"]
-    listed = client.get(f"/api/v1/content/media?content={item.slug}", headers=editor_api).get_json()["media"]
+    listed = client.get(f"/api/v1/content/media?content={item.slug}", headers=editor_api).get_json()["items"]
     assert [m["id"] for m in listed] == [media["id"]]
 
     fields = client.put("/api/v1/content/fields", headers=editor_api, json={"declared": ["level", "city"]}).get_json()

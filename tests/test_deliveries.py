@@ -202,11 +202,11 @@ def test_api_lists_failed_deliveries_pages_them_and_retries(app, channels, api_t
     campaign = failing_campaign(channels)
     client, ops = app.test_client(), api_token("ops")
     page = client.get(f"/api/v1/deliveries?campaign={campaign.id}&status=failed&limit=1", headers=ops).get_json()
-    assert len(page["deliveries"]) == 1 and page["next"]
-    rest = client.get(f"/api/v1/deliveries?campaign={campaign.id}&status=failed&before={page['next']}",
+    assert len(page["items"]) == 1 and page["next"]
+    rest = client.get(f"/api/v1/deliveries?campaign={campaign.id}&status=failed&cursor={page['next']}",
                       headers=ops).get_json()
-    assert len(rest["deliveries"]) == 1 and rest["next"] is None
-    one = page["deliveries"][0]
+    assert len(rest["items"]) == 1 and rest["next"] is None
+    one = page["items"][0]
     assert one["error"] == "PermanentError: mailbox does not exist"
     detail = client.get(f"/api/v1/deliveries/{one['id']}", headers=ops).get_json()
     assert detail["events"][0]["status"] == "failed"
@@ -247,5 +247,5 @@ def test_a_claimed_delivery_shows_as_sending_everywhere_ops_look(app, channels, 
     assert sorted(int(r["id"]) for r in exported if r["status"] == "sending") == claimed
     body = logged_in_ops.get(f"/api/v1/deliveries?campaign={campaign.id}&status=sending",
                              headers=api_token("ops")).get_json()
-    found = body["deliveries"]
+    found = body["items"]
     assert sorted(d["id"] for d in found) == claimed and {d["status"] for d in found} == {"sending"}

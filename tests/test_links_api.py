@@ -50,7 +50,7 @@ def test_bad_link_requests_get_4xx_json(client, api_token):
     assert client.post("/api/v1/links", json={"target": "https://a.example.com"},
                        headers=api_token("developer")).status_code == 403
     assert client.get("/api/v1/links/NOSUCHCODE", headers=editor).status_code == 404
-    assert client.get("/api/v1/links?per_page=100000", headers=editor).status_code == 400
+    assert client.get("/api/v1/links?limit=100000", headers=editor).status_code == 400
 
 
 def test_link_expiry_given_with_an_offset_is_kept_in_utc(client, api_token):
@@ -107,7 +107,7 @@ def test_analytics_api_gives_the_funnel_channels_days_and_goals(app, channels, c
     assert client.post("/api/v1/analytics/goals", json={"name": "x", "metric": "happiness", "target": 1,
                                                         "period_start": "2020-01-01", "period_end": "2020-02-01"},
                        headers=ops).status_code == 400
-    goals = client.get("/api/v1/analytics/goals", headers=reader).get_json()["goals"]
+    goals = client.get("/api/v1/analytics/goals", headers=reader).get_json()["items"]
     assert [g["name"] for g in goals] == ["Clicks"]
     assert client.delete(f"/api/v1/analytics/goals/{goals[0]['id']}", headers=ops).status_code == 204
     assert client.get("/api/v1/analytics/rfm", headers=reader).get_json() == {"days": [], "segments": {

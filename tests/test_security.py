@@ -4,7 +4,7 @@ import pytest
 # Endpoints that answer without a login, each for a reason. A new public view must be added here on purpose.
 PUBLIC_PREFIXES = (
     "accounts.login",       # the sign-in page
-    "htmx_js", "static",    # assets
+    "htmx_js", "static", "favicon",  # assets
     "api.",                 # the API answers 401 itself (Bearer tokens), except its OpenAPI document
     "unsubscribe.",         # unsubscribe links in emails
     "links.redirect", "links_redirect.",  # short links /s/<code>

@@ -66,9 +66,15 @@ def funnel_chart(stages: list[tuple[str, int]], title: str) -> Markup:
     return _svg(width, height, title, body, "chart-funnel")
 
 
-def bar_chart(bars: list[tuple[str, float]], title: str, unit: str = "") -> Markup:
-    """Vertical bars with their value above each."""
-    width, height, pad_l, pad_b, pad_t = 640, 240, 44, 40, 18
+# Line and bar charts are drawn this wide: the page scales them to the card's full width, and at this
+# size their text stays near the page's own size on a laptop screen.
+WIDE = 960
+
+
+def bar_chart(bars: list[tuple[str, float]], title: str, unit: str = "", *, x_label: str = "",
+              y_label: str = "") -> Markup:
+    """Vertical bars with their value above each; the axes named by `x_label` and `y_label`."""
+    width, height, pad_l, pad_b, pad_t = WIDE, 260, 62, 56, 18
     top = _nice_max(max((v for _, v in bars), default=0), whole=all(float(v).is_integer() for _, v in bars))
     plot_w, plot_h = width - pad_l - 10, height - pad_b - pad_t
     slot = plot_w / max(1, len(bars))
@@ -85,15 +91,18 @@ def bar_chart(bars: list[tuple[str, float]], title: str, unit: str = "") -> Mark
             f'<text x="{x + slot * 0.35:.1f}" y="{height - pad_b + 16}" text-anchor="middle" font-size="11">'
             f'{escape(label)}</text></g>'
         )
+    body += _axis_titles(x_label, y_label, pad_l, pad_t, plot_w, plot_h, pad_t + plot_h + 38)
     return _svg(width, height, title, body, "chart-bars")
 
 
-def line_chart(labels: list[str], series: list[tuple[str, list[float]]], title: str) -> Markup:
-    """One line per series over `labels` (days), with a legend; a point per value."""
-    width, height, pad_l, pad_b, pad_t = 640, 260, 44, 56, 14
+def line_chart(labels: list[str], series: list[tuple[str, list[float]]], title: str, *, x_label: str = "",
+               y_label: str = "") -> Markup:
+    """One line per series over `labels` (days), with a legend; a point per value; the axes named."""
+    # The right padding leaves room for the last day's label, which ends at the plot's right edge.
+    width, height, pad_l, pad_b, pad_t, pad_r = WIDE, 290, 62, 78, 14, 24
     every_value = [v for _, values in series for v in values]
     top = _nice_max(max(every_value, default=0), whole=all(float(v).is_integer() for v in every_value))
-    plot_w, plot_h = width - pad_l - 10, height - pad_b - pad_t
+    plot_w, plot_h = width - pad_l - pad_r, height - pad_b - pad_t
     n = max(1, len(labels) - 1)
     body = _y_axis(top, pad_l, pad_t, plot_w, plot_h)
     every = max(1, math.ceil(len(labels) / 8))
@@ -102,8 +111,10 @@ def line_chart(labels: list[str], series: list[tuple[str, list[float]]], title: 
         # every `every`-th day is labelled, and the last one unless it would crowd the one before
         if i % every == 0 and (i == last or last - i >= every / 2) or i == last:
             x = pad_l + plot_w * i / n
-            body.append(f'<text x="{x:.1f}" y="{pad_t + plot_h + 14}" text-anchor="middle" font-size="10">'
-                        f'{escape(label)}</text>')
+            # The first label starts at its day and the last ends at its day, so neither is cut off.
+            anchor = "start" if i == 0 and last else "end" if i == last and last else "middle"
+            body.append(f'<text class="x-tick" x="{x:.1f}" y="{pad_t + plot_h + 14}" text-anchor="{anchor}" '
+                        f'font-size="11">{escape(label)}</text>')
     for s, (name, values) in enumerate(series):
         color = PALETTE[s % len(PALETTE)]
         points = [(pad_l + plot_w * i / n, pad_t + plot_h - plot_h * v / top) for i, v in enumerate(values)]
@@ -113,10 +124,11 @@ def line_chart(labels: list[str], series: list[tuple[str, list[float]]], title: 
         body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"><title>{escape(name)} '
                  f'{escape(labels[i])}: {_num(values[i])}</title></circle>' for i, (x, y) in enumerate(points)]
         body.append("</g>")
-        lx = pad_l + (s % 5) * 120
-        ly = height - 22 + (s // 5) * 14
+        lx = pad_l + (s % 6) * 140
+        ly = height - 22 + (s // 6) * 14
         body.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
                     f'<text x="{lx + 14}" y="{ly}" font-size="11">{escape(name)}</text>')
+    body += _axis_titles(x_label, y_label, pad_l, pad_t, plot_w, plot_h, pad_t + plot_h + 34)
     return _svg(width, height, title, body, "chart-lines")
 
 
@@ -128,6 +140,20 @@ def progress_bar(value: float, target: float, title: str) -> Markup:
     body = [f'<rect x="0" y="3" width="{width}" height="16" rx="8" fill="#e5e7eb"/>',
             f'<rect x="0" y="3" width="{width * share:.1f}" height="16" rx="8" fill="{color}"/>']
     return _svg(width, height, title, body, "chart-progress")
+
+
+def _axis_titles(x_label: str, y_label: str, pad_l: int, pad_t: int, plot_w: float, plot_h: float,
+                 x_title_y: float) -> list[str]:
+    """What each axis measures: under the x axis, and along the y axis (turned)."""
+    out = []
+    if x_label:
+        out.append(f'<text class="axis-title x-title" x="{pad_l + plot_w / 2:.1f}" y="{x_title_y:.1f}" '
+                   f'text-anchor="middle" font-size="12">{escape(x_label)}</text>')
+    if y_label:
+        cy = pad_t + plot_h / 2
+        out.append(f'<text class="axis-title y-title" x="14" y="{cy:.1f}" text-anchor="middle" font-size="12" '
+                   f'transform="rotate(-90 14 {cy:.1f})">{escape(y_label)}</text>')
+    return out
 
 
 def _y_axis(top: float, pad_l: int, pad_t: int, plot_w: float, plot_h: float) -> list[str]:

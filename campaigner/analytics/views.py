@@ -114,8 +114,9 @@ def index():
                                       (_("Clicks"), [d["clicks"] for d in days]),
                                       (_("Opt-outs"), [d["opt_outs"] for d in days]),
                                       (_("Conversions"), [d["conversions"] for d in days])],
-                             _("Daily activity"))
-    ctr_chart = bar_chart([(r["channel"], r["click_rate"] or 0) for r in channels], _("Click rate by channel"), "%")
+                             _("Daily activity"), x_label=_("Day"), y_label=_("Count per day"))
+    ctr_chart = bar_chart([(r["channel"], r["click_rate"] or 0) for r in channels], _("Click rate by channel"), "%",
+                          x_label=_("Channel"), y_label=_("Click rate (%)"))
     return render_page("analytics/index.html", start=start, end=end, range_error=range_error, days=days,
                        daily_chart=daily_chart, channels=channels, ctr_chart=ctr_chart, campaigns=campaigns,
                        funnels=funnels, empty=services.Funnel(), calendars=calendars,
@@ -261,9 +262,10 @@ def rfm():
                     ([d.isoformat(), *(series[s][i] for s in services.RFM_SEGMENTS)] for i, d in enumerate(days)))
     labels = [d.strftime("%m-%d") for d in days]
     classes_chart = line_chart(labels, [(f"rfm:{s}", [v or 0 for v in series[s]]) for s in services.RFM_SEGMENTS
-                                        if s != "super-user"], _("Contacts per RFM class"))
+                                        if s != "super-user"], _("Contacts per RFM class"),
+                               x_label=_("Day"), y_label=_("Contacts"))
     super_chart = line_chart(labels, [(_("Super users"), [v or 0 for v in series["super-user"]])],
-                             _("Super users"))
+                             _("Super users"), x_label=_("Day"), y_label=_("Contacts"))
     return render_page("analytics/rfm.html", start=start, end=end, range_error=range_error, days=days,
                        series=series, segments=services.RFM_SEGMENTS, classes_chart=classes_chart,
                        super_chart=super_chart, can_configure=can(current_user, "analytics.write"))

@@ -6,8 +6,13 @@ is generated from those, so the document can't miss an endpoint.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 import importlib
+import json
 
+import peewee
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -99,20 +104,15 @@ def reject_unknown_fields(data: dict, allowed, status: int = 400) -> None:
         raise ApiError(f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}", status)
 
 
-MAX_PAGE = 1_000_000  # page × per_page stays far inside a 64-bit OFFSET
-MAX_ID = 2 ** 63 - 1
+MAX_ID = 2 ** 63 - 1  # the largest id a cursor or a route may name (a 64-bit column)
 
 
-def page_args(max_per_page: int, default_per_page: int = 50) -> tuple[int, int]:
-    """`page` and `per_page` from the query string, or a 400 that gives their bounds."""
-    try:
-        page = int(request.args.get("page", 1))
-        per_page = int(request.args.get("per_page", default_per_page))
-    except ValueError:
-        raise ApiError("page and per_page are whole numbers") from None
-    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= max_per_page:
-        raise ApiError(f"page is 1 to {MAX_PAGE:,}; per_page is 1 to {max_per_page}")
-    return page, per_page
+# ---------------------------------------------------------------- pagination
+#
+# Every list answers the same way: {"items": [...], "next": <cursor or null>} (plus "total" where
+# counting is cheap), asked for with `limit` and `cursor` (the previous answer's `next`). The cursor
+# is a keyset position, never an offset, so the thousandth page costs what the first does and rows
+# written meanwhile neither repeat nor go missing. It is opaque: clients pass it back as it came.
 
 
 def limit_arg(maximum: int, default: int = 50) -> int:
@@ -126,16 +126,62 @@ def limit_arg(maximum: int, default: int = 50) -> int:
     return limit
 
 
-def before_arg() -> int | None:
-    """The keyset cursor `before` (the previous page's `next`); None on the first page."""
-    before = request.args.get("before", "")
+def _encode_cursor(values: list) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, dt.datetime) else v for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order: list) -> list:
     try:
-        value = int(before) if before else None
-    except ValueError:
-        value = 0
-    if value is not None and not 1 <= value <= MAX_ID:
-        raise ApiError("before must be an id: the previous page's next")
-    return value
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(order):
+            raise ValueError
+        return [dt.datetime.fromisoformat(v) if isinstance(field, peewee.DateTimeField) else
+                _bounded_int(v) if isinstance(field, (peewee.AutoField, peewee.IntegerField)) else v
+                for field, v in zip(order, values)]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError("cursor is not valid: pass the previous answer's next as it came") from None
+
+
+def _bounded_int(value) -> int:
+    number = int(value)
+    if not -MAX_ID <= number <= MAX_ID:
+        raise ValueError
+    return number
+
+
+def cursor_arg(order: list) -> list | None:
+    """The position `cursor` names along `order` (None: the first page), or a 400."""
+    cursor = request.args.get("cursor", "")
+    return _decode_cursor(cursor, order) if cursor else None
+
+
+def make_cursor(values: list) -> str:
+    """The cursor of the position after a row whose `order` values are `values`."""
+    return _encode_cursor(values)
+
+
+def keyset_page(query, order: list, maximum: int, default: int = 50) -> tuple[list, str | None]:
+    """One page of `query` by `limit` and `cursor`, newest first along `order` (its last field unique, an id).
+
+    Returns the rows and the cursor of the next page (None after the last).
+    """
+    limit = limit_arg(maximum, default)
+    values = cursor_arg(order)
+    if values is not None:
+        after = order[-1] < values[-1]
+        for field, value in reversed(list(zip(order[:-1], values[:-1]))):
+            after = (field < value) | ((field == value) & after)
+        query = query.where(after)
+    rows = list(query.order_by(*[field.desc() for field in order]).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (_encode_cursor([getattr(rows[-1], field.name) for field in order]) if more else None)
+
+
+def list_json(items: list, next_cursor: str | None = None, **extra):
+    """A list as every list endpoint answers it."""
+    return jsonify({"items": items, "next": next_cursor, **extra})
 
 
 def iso_utc(value) -> str | None:

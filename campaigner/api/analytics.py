@@ -13,7 +13,7 @@ from flask import g, jsonify, request
 from campaigner.analytics import services
 from campaigner.analytics.models import KpiGoal
 from campaigner.analytics.timeseries import utc_bounds
-from campaigner.api import ApiError, bp, found, json_body, load_body
+from campaigner.api import ApiError, bp, found, json_body, list_json, load_body
 from campaigner.api.schemas import GoalIn
 from campaigner.audit import record_audit
 from campaigner.campaigns.models import Campaign
@@ -188,14 +188,14 @@ def analytics_goals():
       summary: Every KPI goal with its value so far
       responses:
         200:
-          description: The goals
+          description: Every goal on one page (`next` is null)
           content:
             application/json:
-              schema: {type: object, properties: {goals: {type: array, items: {type: object}}}}
+              schema: Page
     """
     today = _today()
     goals = KpiGoal.select().order_by(KpiGoal.period_end.desc(), KpiGoal.id.desc())
-    return jsonify({"goals": [goal_json(services.kpi_progress(goal, _tz(), today)) for goal in goals]})
+    return list_json([goal_json(services.kpi_progress(goal, _tz(), today)) for goal in goals])
 
 
 @bp.route("/analytics/goals", methods=["POST"])

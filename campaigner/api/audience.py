@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, load_body, page_args, reject_unknown_fields
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, keyset_page, list_json, load_body, reject_unknown_fields
 from campaigner.api.schemas import AudienceCountIn
 from campaigner.audience import importer, rfm, services
 from campaigner.audience.expressions import ExpressionError, channel_contact_field
 from campaigner.audience.models import Contact, OptOut, Order, Segment, Tag, TagGroup
+from campaigner.audience.reach import count_reachable
 from campaigner.audience.timeline import contact_timeline
 from campaigner.audit import record_audit
 from campaigner.events.services import collect_events, emit_events, record_event
@@ -94,24 +95,22 @@ def contacts_list():
       parameters:
         - {name: q, in: query, schema: {type: string}, description: "part of a name, email or phone; or an exact id"}
         - {name: expression, in: query, schema: {type: string}, description: "an audience expression, e.g. tag:vip AND NOT tag:投诉"}
-        - page
-        - per_page
+        - cursor
+        - limit
       responses:
         200:
-          description: One page of contacts
+          description: One page of contacts, with the total
           content:
             application/json:
               schema: Page
         400: {description: A bad expression (with its position) or bad paging}
     """
-    page, per_page = page_args(MAX_PER_PAGE)
     try:
-        items, total = services.search_contacts(request.args.get("q", ""), request.args.get("expression", ""),
-                                                page, per_page)
+        query = services.contacts_query(request.args.get("q", ""), request.args.get("expression", ""))
+        items, next_cursor = keyset_page(query, [Contact.id], MAX_PER_PAGE)
     except ExpressionError as exc:
         raise _expression_error(exc) from None
-    return jsonify({"items": [contact_json(c, full=False) for c in items], "total": total, "page": page,
-                    "per_page": per_page})
+    return list_json([contact_json(c, full=False) for c in items], next_cursor, total=query.count())
 
 
 @bp.route("/contacts", methods=["POST"])
@@ -367,14 +366,14 @@ def contacts_timeline(contact_id: int):
       parameters:
         - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500}}
       responses:
-        200: {description: "Events, newest first"}
+        200: {description: "The `limit` newest events, newest first, on one page (`next` is null)", content: {application/json: {schema: Page}}}
         404: NotFound
     """
     contact = _contact(contact_id)
     limit = request.args.get("limit", 100, type=int) or 100
     entries = contact_timeline(contact, max(1, min(500, limit)))
-    return jsonify({"items": [{"at": iso_utc(e.at), "kind": e.kind, "summary": e.summary, "details": e.details}
-                              for e in entries]})
+    return list_json([{"at": iso_utc(e.at), "kind": e.kind, "summary": e.summary, "details": e.details}
+                      for e in entries])
 
 
 # ---------------------------------------------------------------- tags
@@ -388,13 +387,12 @@ def tags_list():
     get:
       summary: Every tag with its group and how many contacts carry it
       responses:
-        200: {description: Tags and groups}
+        200: {description: "Every tag on one page (`next` is null), and the group names", content: {application/json: {schema: Page}}}
     """
     groups = {g.id: g.name for g in TagGroup.select()}
-    return jsonify({"items": [{"id": t.id, "key": t.key, "name": t.name, "group": groups.get(t.group_id),
-                               "contacts": t.size, "description": t.description}
-                              for t in Tag.select().order_by(Tag.key)],
-                    "groups": sorted(groups.values())})
+    return list_json([{"id": t.id, "key": t.key, "name": t.name, "group": groups.get(t.group_id),
+                       "contacts": t.size, "description": t.description} for t in Tag.select().order_by(Tag.key)],
+                     groups=sorted(groups.values()))
 
 
 @bp.route("/tags", methods=["POST"])
@@ -445,7 +443,10 @@ def audience_count():
     """Count an audience expression.
     ---
     post:
-      summary: How many contacts an expression selects (with a channel, only those reachable on it)
+      summary: How many contacts an expression selects (with channels, only those reachable on one of them)
+      description: >
+        Reachable means an address the channel accepts (the SMS channel takes only valid numbers) and no
+        opt-out, as a send would decide.
       requestBody:
         required: true
         content:
@@ -462,15 +463,14 @@ def audience_count():
                   count: {type: integer}
         400: {description: The expression has an error at `position` (0-based)}
     """
-    from campaigner.audience.expressions import count_audience
-
     data = load_body(AudienceCountIn)
     expression, channel = data["expression"], data["channel"] or None
+    channels = data["channels"] or ([channel] if channel else [])
     try:
-        count = count_audience(expression, channel)
+        count = count_reachable(expression, channels)
     except ExpressionError as exc:
         raise _expression_error(exc) from None
-    return jsonify({"count": count, "expression": expression, "channel": channel})
+    return jsonify({"count": count, "expression": expression, "channel": channel, "channels": channels})
 
 
 @bp.route("/segments", methods=["GET"])
@@ -481,9 +481,9 @@ def segments_list():
     get:
       summary: Every saved segment with how many contacts it selects now
       responses:
-        200: {description: Segments}
+        200: {description: "Every segment on one page (`next` is null)", content: {application/json: {schema: Page}}}
     """
-    return jsonify({"items": [segment_json(s) for s in Segment.select().order_by(Segment.name)]})
+    return list_json([segment_json(s) for s in Segment.select().order_by(Segment.name)])
 
 
 def _save_segment(data: dict, segment: Segment | None):
@@ -715,21 +715,20 @@ def orders_list():
       summary: Orders, newest first, optionally of one contact
       parameters:
         - {name: contact_id, in: query, schema: {type: integer}}
-        - page
-        - per_page
+        - cursor
+        - limit
       responses:
-        200: {description: One page of orders, content: {application/json: {schema: Page}}}
+        200: {description: One page of orders with the total, content: {application/json: {schema: Page}}}
         400: BadRequest
     """
-    page, per_page = page_args(MAX_PER_PAGE)
-    query = Order.select().order_by(Order.occurred_at.desc(), Order.id.desc())
+    query = Order.select()
     if request.args.get("contact_id"):
         contact_id = request.args.get("contact_id", type=int)
         if contact_id is None:
             raise ApiError("contact_id is a whole number")
         query = query.where(Order.contact == contact_id)
-    return jsonify({"items": [order_json(o) for o in query.paginate(page, per_page)], "total": query.count(),
-                    "page": page, "per_page": per_page})
+    rows, next_cursor = keyset_page(query, [Order.occurred_at, Order.id], MAX_PER_PAGE)
+    return list_json([order_json(o) for o in rows], next_cursor, total=query.count())
 
 
 @bp.route("/rfm", methods=["GET"])

@@ -10,7 +10,7 @@ import datetime as dt
 
 from flask import current_app, g, jsonify, request
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, reject_unknown_fields
+from campaigner.api import ApiError, bp, found, iso_utc, json_body, list_json, reject_unknown_fields
 from campaigner.audit import record_audit
 from campaigner.calendars import publishing, services
 from campaigner.calendars.conflicts import find_conflicts
@@ -127,12 +127,12 @@ def calendars_list():
       summary: List calendars (moments and community)
       responses:
         200:
-          description: The calendars
+          description: Every calendar, by name, on one page (`next` is null)
           content:
             application/json:
-              schema: {type: object, properties: {calendars: {type: array, items: {type: object}}}}
+              schema: Page
     """
-    return jsonify({"calendars": [calendar_json(c) for c in Calendar.select().order_by(Calendar.name)]})
+    return list_json([calendar_json(c) for c in Calendar.select().order_by(Calendar.name)])
 
 
 @bp.route("/calendars", methods=["POST"])
@@ -329,7 +329,7 @@ def calendars_entries(calendar_id: int):
         - {name: start, in: query, schema: {type: string, format: date}}
         - {name: end, in: query, schema: {type: string, format: date}}
       responses:
-        200: {description: The entries, content: {application/json: {schema: {type: object, properties: {entries: {type: array, items: {type: object}}}}}}}
+        200: {description: "The entries of the range, on one page (`next` is null)", content: {application/json: {schema: Page}}}
         400: BadRequest
         404: NotFound
     """
@@ -348,7 +348,7 @@ def calendars_entries(calendar_id: int):
                                                 CalendarEntry.send_at < end_utc).order_by(CalendarEntry.send_at))
     statuses = publishing.entry_statuses((e.id, e.status, e.campaign_id) for e in entries)
     conflicts = find_conflicts(start_utc, end_utc, [calendar.id])
-    return jsonify({"entries": [entry_json(e, statuses[e.id], conflicts.get(e.id, [])) for e in entries]})
+    return list_json([entry_json(e, statuses[e.id], conflicts.get(e.id, [])) for e in entries])
 
 
 @bp.route("/calendars/<int:calendar_id>/entries", methods=["POST"])
@@ -498,12 +498,17 @@ def entries_approve(entry_id: int):
     post:
       summary: Publish an entry through the campaign engine (its content must be approved)
       responses:
-        200: {description: The scheduled entry with its campaign_id}
+        200: {description: "The scheduled entry with its campaign_id, `reachable` (contacts its calendar reaches on its channel now) and `warnings` (when that is none)"}
         403: Forbidden
         404: NotFound
         409: {description: "It can't be scheduled (no approved content, time passed, already scheduled)"}
     """
-    return _action(entry_id, lambda e: publishing.approve_entry(e, user=g.api_user), "scheduled")
+    answer = _action(entry_id, lambda e: publishing.approve_entry(e, user=g.api_user), "scheduled")
+    calendar = CalendarEntry.get_by_id(entry_id).calendar
+    reachable = services.reachable_count(calendar)
+    warnings = [f"it will reach nobody: no contact in the calendar's audience is reachable on {calendar.channel} now"
+                ] if reachable == 0 else []
+    return jsonify({**answer.get_json(), "reachable": reachable, "warnings": warnings})
 
 
 @bp.route("/calendar-entries/<int:entry_id>/unschedule", methods=["POST"])

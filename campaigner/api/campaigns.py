@@ -9,7 +9,8 @@ import datetime as dt
 
 from flask import g, jsonify, request
 
-from campaigner.api import (ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg, reject_unknown_fields)
+from campaigner.api import (ApiError, bp, found, iso_utc, json_body, keyset_page, limit_arg, list_json,
+                            reject_unknown_fields)
 from campaigner.campaigns import services
 from campaigner.campaigns.models import STATUSES, Campaign
 from campaigner.permissions import requires
@@ -71,27 +72,20 @@ def campaigns_list():
       summary: 'List campaigns (recurring runs are listed under their parent''s id with parent_id)'
       parameters:
         - {name: status, in: query, schema: {type: string, enum: [draft, scheduled, running, paused, completed, cancelled]}}
-        - before
-        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200}}
+        - cursor
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 200, default: 50}}
       responses:
-        200: {description: "{campaigns: [...], next: cursor or null}"}
+        200: {description: A page of campaigns, content: {application/json: {schema: Page}}}
         400: BadRequest
     """
-    query = Campaign.select().order_by(Campaign.id.desc())
+    query = Campaign.select()
     status = request.args.get("status")
     if status:
         if status not in STATUSES:
             raise ApiError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
         query = query.where(Campaign.status == status)
-    before = before_arg()
-    if before is not None:
-        query = query.where(Campaign.id < before)
-    limit = limit_arg(200)
-    rows = list(query.limit(limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return jsonify({"campaigns": [campaign_json(c, stats=False) for c in rows],
-                    "next": rows[-1].id if more and rows else None})
+    rows, next_cursor = keyset_page(query, [Campaign.id], 200)
+    return list_json([campaign_json(c, stats=False) for c in rows], next_cursor)
 
 
 @bp.route("/campaigns", methods=["POST"])

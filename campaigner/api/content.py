@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from flask import current_app, g, jsonify, request, url_for
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields
+from campaigner.api import (ApiError, bp, found, iso_utc, json_body, keyset_page, list_json, reject_unknown_fields)
 from campaigner.content import media as media_store
 from campaigner.content import library_files, personal_fields, previews, search
 from campaigner.content.models import KINDS, STATUSES, ContentItem, ContentVersion, Media
@@ -23,7 +23,8 @@ MAX_PER_PAGE = 100
 
 def item_json(item: ContentItem, full: bool = True) -> dict:
     """An item as the API shows it; `full` adds the body, the variants and their sanitized HTML."""
-    data = {"id": item.id, "slug": item.slug, "title": item.title, "kind": item.kind, "status": item.status,
+    data = {"id": item.id, "slug": item.slug, "title": item.title, "subject": item.subject or "",
+            "subjects": dict(item.subjects or {}), "kind": item.kind, "status": item.status,
             "tags": list(item.tags or []), "channels_with_variant": sorted(item.variants or {}),
             "version": item.version, "sendable": item.is_sendable,
             "created_at": iso_utc(item.created_at), "updated_at": iso_utc(item.updated_at)}
@@ -37,7 +38,8 @@ def version_json(version: ContentVersion, full: bool = False) -> dict:
     data = {"number": version.number, "saved_at": iso_utc(version.saved_at), "note": version.note,
             "saved_by": version.saved_by.email if version.saved_by_id else None, "title": version.title}
     if full:
-        data.update(kind=version.kind, body=version.body, tags=list(version.tags or []),
+        data.update(kind=version.kind, subject=version.subject or "", subjects=dict(version.subjects or {}),
+                    body=version.body, tags=list(version.tags or []),
                     variants=dict(version.variants or {}), html=markdown_to_html(version.body))
     return data
 
@@ -51,7 +53,7 @@ def _invalid(exc: ContentValidationError):
 
 
 def _content_fields(data: dict) -> dict:
-    allowed = {"title", "slug", "kind", "tags", "status", "body", "variants"}
+    allowed = {"title", "subject", "subjects", "slug", "kind", "tags", "status", "body", "variants"}
     reject_unknown_fields(data, allowed | {"version"})
     return {k: v for k, v in data.items() if k in allowed}
 
@@ -69,14 +71,14 @@ def content_list():
         - {name: tag, in: query, schema: {type: string}}
         - {name: status, in: query, schema: {type: string, enum: [draft, approved, archived]}}
         - {name: channel, in: query, schema: {type: string}, description: items with a variant for this channel}
-        - page
-        - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+        - cursor
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}
       responses:
         200:
-          description: One page of items (without bodies)
+          description: One page of items (without bodies), most recently changed first, with the total
           content:
             application/json:
-              schema: {allOf: [Page, {properties: {pages: {type: integer}}}]}
+              schema: Page
         400: BadRequest
     """
     args = request.args
@@ -84,12 +86,11 @@ def content_list():
         raise ApiError(f"unknown kind; one of {', '.join(KINDS)}")
     if args.get("status") and args["status"] not in STATUSES:
         raise ApiError(f"unknown status; one of {', '.join(STATUSES)}")
-    page_number, per_page = page_args(MAX_PER_PAGE, search.PER_PAGE)
     filters = search.Filters(q=args.get("q", "").strip(), kind=args.get("kind", ""), tag=args.get("tag", ""),
                              status=args.get("status", ""), channel=args.get("channel", ""))
-    page = search.search(filters, page_number, per_page)
-    return jsonify({"items": [item_json(i, full=False) for i in page.items], "total": page.total,
-                    "page": page.number, "pages": page.pages, "per_page": page.per_page})
+    query = search.query(filters)
+    items, next_cursor = keyset_page(query, [ContentItem.updated_at, ContentItem.id], MAX_PER_PAGE, search.PER_PAGE)
+    return list_json([item_json(i, full=False) for i in items], next_cursor, total=query.order_by().count())
 
 
 @bp.route("/content", methods=["POST"])
@@ -108,6 +109,8 @@ def content_create():
               required: [title]
               properties:
                 title: {type: string}
+                subject: {type: string, description: "subject line (email); empty: the title. Personalisable"}
+                subjects: {type: object, additionalProperties: {type: string}, description: "a channel's own subject"}
                 slug: {type: string}
                 kind: {type: string, enum: [moments, community, script, article, sms, welcome]}
                 tags: {type: array, items: {type: string}}
@@ -164,6 +167,8 @@ def content_update(key):
               properties:
                 version: {type: integer}
                 title: {type: string}
+                subject: {type: string}
+                subjects: {type: object, additionalProperties: {type: string}}
                 slug: {type: string}
                 kind: {type: string}
                 tags: {type: array, items: {type: string}}
@@ -320,10 +325,11 @@ def content_restore(key, number):
     return jsonify({**item_json(result.item), "changed": result.changed})
 
 
-def _previews_json(title, body, variants) -> dict:
+def _previews_json(title, body, variants, subject: str = "", subjects: dict | None = None) -> dict:
     channels = previews.preview_channels(current_app.extensions["campaigner"].plugins)
-    return {"previews": [asdict(p) for p in previews.previews(channels, title, body, variants)],
-            "unknown_fields": previews.field_problems(title, body, variants)}
+    lines = {"subject": subject, "subjects": subjects or {}}
+    return {"previews": [asdict(p) for p in previews.previews(channels, title, body, variants, **lines)],
+            "unknown_fields": previews.field_problems(title, body, variants, **lines)}
 
 
 @bp.route("/content/<key>/previews", methods=["GET"])
@@ -338,7 +344,7 @@ def content_previews(key):
         404: NotFound
     """
     item = _item(key)
-    return jsonify(_previews_json(item.title, item.body, item.variants))
+    return jsonify(_previews_json(item.title, item.body, item.variants, item.subject, item.subjects))
 
 
 @bp.route("/content/preview", methods=["POST"])
@@ -356,6 +362,8 @@ def content_preview():
               type: object
               properties:
                 title: {type: string}
+                subject: {type: string}
+                subjects: {type: object, additionalProperties: {type: string}}
                 body: {type: string}
                 variants: {type: object, additionalProperties: {type: string}}
       responses:
@@ -366,7 +374,11 @@ def content_preview():
     variants = data.get("variants") or {}
     if not isinstance(variants, dict) or not all(isinstance(v, str) for v in variants.values()):
         raise ApiError("variants map a channel name to its text")
-    return jsonify(_previews_json(str(data.get("title") or ""), str(data.get("body") or ""), variants))
+    subjects = data.get("subjects") or {}
+    if not isinstance(subjects, dict) or not all(isinstance(v, str) for v in subjects.values()):
+        raise ApiError("subjects map a channel name to its subject line")
+    return jsonify(_previews_json(str(data.get("title") or ""), str(data.get("body") or ""), variants,
+                                  str(data.get("subject") or ""), subjects))
 
 
 @bp.route("/content/import", methods=["POST"])
@@ -443,14 +455,17 @@ def content_media_list():
       summary: Uploaded images, newest first (each with the Markdown that shows it)
       parameters:
         - {name: content, in: query, schema: {type: string}, description: only images of this item}
+        - cursor
+        - limit
       responses:
-        200: {description: The images}
+        200: {description: A page of images, content: {application/json: {schema: Page}}}
         404: NotFound
     """
-    rows = Media.select().order_by(Media.uploaded_at.desc())
+    rows = Media.select()
     if request.args.get("content"):
         rows = rows.where(Media.content == _item(request.args["content"]).id)
-    return jsonify({"media": [media_json(r) for r in rows.limit(500)]})
+    page, next_cursor = keyset_page(rows, [Media.uploaded_at, Media.id], 200)
+    return list_json([media_json(r) for r in page], next_cursor)
 
 
 @bp.route("/content/media", methods=["POST"])

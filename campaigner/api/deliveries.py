@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, before_arg, bp, found, iso_utc, json_body, limit_arg
+from campaigner.api import (ApiError, bp, cursor_arg, found, iso_utc, json_body, limit_arg, list_json, make_cursor)
 from campaigner.deliveries import log as delivery_log
 from campaigner.deliveries.models import Delivery, DeliveryEvent
 from campaigner.deliveries.services import retry_failed
@@ -38,20 +38,21 @@ def deliveries_list():
         - {name: calendar, in: query, schema: {type: integer}}
         - {name: channel, in: query, schema: {type: string}}
         - {name: status, in: query, schema: {type: string, enum: [queued, sending, sent, failed, skipped, deferred, unknown, cancelled]}}
-        - {name: contact, in: query, schema: {type: string}, description: "contact id, email, phone or external id"}
+        - {name: contact, in: query, schema: {type: string}, description: "part of a name, email or phone; an id or external id"}
         - {name: since, in: query, schema: {type: string, format: date-time}, description: created at or after (UTC)}
         - {name: until, in: query, schema: {type: string, format: date-time}, description: created before (UTC)}
-        - before
-        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500}}
+        - cursor
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 500, default: 50}}
       responses:
-        200: {description: "{deliveries: [...], next: cursor or null}"}
+        200: {description: A page of deliveries, content: {application/json: {schema: Page}}}
         400: BadRequest
     """
     filters, errors = delivery_log.LogFilter.from_args(request.args)
     if errors:
         raise ApiError("; ".join(f"{k}: {v}" for k, v in errors.items()), 400, fields=errors)
-    rows, cursor = delivery_log.log_page(filters, before=before_arg(), limit=limit_arg(500))
-    return jsonify({"deliveries": [delivery_json(r) for r in rows], "next": cursor})
+    position = cursor_arg([Delivery.id])
+    rows, before = delivery_log.log_page(filters, before=position[0] if position else None, limit=limit_arg(500))
+    return list_json([delivery_json(r) for r in rows], make_cursor([before]) if before else None)
 
 
 @bp.route("/deliveries/<int:delivery_id>", methods=["GET"])

@@ -8,11 +8,11 @@ import datetime as dt
 
 from flask import g, jsonify, request
 
-from campaigner.api import ApiError, bp, found, iso_utc, json_body, page_args, reject_unknown_fields
+from campaigner.api import (ApiError, bp, found, iso_utc, json_body, keyset_page, list_json, reject_unknown_fields)
 from campaigner.campaigns.models import Campaign
 from campaigner.db import utcnow
 from campaigner.links.models import ShortLink
-from campaigner.links.services import (LinkError, click_counts, clicks_by_day, create_manual_link, manual_links,
+from campaigner.links.services import (LinkError, click_counts, clicks_by_day, create_manual_link, manual_links_query,
                                        set_campaign_link_expiry, update_link)
 from campaigner.links.shortener import short_url
 from campaigner.permissions import requires
@@ -77,20 +77,19 @@ def links_list():
       summary: List manual short links, newest first
       parameters:
         - {name: q, in: query, schema: {type: string}, description: "matches label, code or target"}
-        - page
-        - per_page
+        - cursor
+        - limit
       responses:
         200:
-          description: A page of links
+          description: A page of links, with the total
           content:
             application/json:
               schema: {allOf: [Page, {properties: {items: {type: array, items: ShortLink}}}]}
     """
-    page, per_page = page_args(MAX_PER_PAGE)
-    links, total = manual_links(request.args.get("q", "").strip(), page, per_page)
+    query = manual_links_query(request.args.get("q", "").strip())
+    links, next_cursor = keyset_page(query, [ShortLink.created_at, ShortLink.id], MAX_PER_PAGE)
     counts = click_counts([link.id for link in links])
-    return jsonify({"total": total, "page": page, "per_page": per_page,
-                    "items": [link_json(link, counts[link.id]) for link in links]})
+    return list_json([link_json(link, counts[link.id]) for link in links], next_cursor, total=query.count())
 
 
 @bp.route("/links", methods=["POST"])

@@ -33,13 +33,15 @@ SCHEMAS = {
             "code": {"type": "string", "description": "a reason a program can test (campaigns)"},
         },
     },
+    # Every list endpoint answers a Page: ask for the next with ?cursor=<next> (and ?limit=).
     "Page": {
         "type": "object",
+        "required": ["items", "next"],
         "properties": {
             "items": {"type": "array", "items": {"type": "object"}},
-            "total": {"type": "integer", "description": "how many there are on all pages"},
-            "page": {"type": "integer"},
-            "per_page": {"type": "integer"},
+            "next": {"type": "string", "nullable": True,
+                     "description": "the cursor of the next page (pass it as `cursor`); null on the last page"},
+            "total": {"type": "integer", "description": "how many there are on all pages (where counted)"},
         },
     },
     "ShortLink": {
@@ -86,12 +88,10 @@ RESPONSES = {
 }
 
 PARAMETERS = {
-    "page": {"name": "page", "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}},
-    "per_page": {"name": "per_page", "in": "query",
-                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-    "before": {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 2 ** 63 - 1},
-               "description": "keyset cursor: the previous page's `next`"},
+    "cursor": {"name": "cursor", "in": "query", "schema": {"type": "string"},
+               "description": "the previous page's `next`, as it came (opaque); leave out for the first page"},
+    "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+              "description": "how many items a page holds at most"},
     "start_day": {"name": "start", "in": "query", "schema": {"type": "string", "format": "date"},
                   "description": "the first local day (default: 30 days up to `end`; 90 for the RFM trend)"},
     "end_day": {"name": "end", "in": "query", "schema": {"type": "string", "format": "date"},

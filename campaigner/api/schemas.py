@@ -44,6 +44,9 @@ class AudienceCountIn(StrictSchema):
     expression = fields.String(load_default="", validate=validate.Length(max=10_000),
                                metadata={"example": 'tag:"渠道:门店" AND (tag:vip OR rfm:A) AND NOT tag:投诉'})
     channel = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    channels = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list,
+                           validate=validate.Length(max=20),
+                           metadata={"description": "a campaign's channels, in fallback order"})
 
 
 SCHEMAS = {"GoalIn": GoalIn, "AudienceCountIn": AudienceCountIn}

@@ -426,25 +426,39 @@ def _chunks(items: list, size: int):
 # ---------------------------------------------------------------- lists and previews
 
 
-def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: int = 50):
-    """(contacts on `page`, total) matching the search text and the audience expression, newest first.
+def contact_matches(q: str):
+    """The condition a search box puts on contacts: part of a name or email (any case; % and _ are literal),
+    part of a phone number (3 digits or more), or an id, external id, chat id or openid as a whole."""
+    q = q.strip()
+    condition = Contact.name.contains(q) | Contact.email.contains(q) | (Contact.external_id == q) | \
+        (Contact.chat_id == q) | (Contact.openid == q)
+    if q.isdigit():
+        condition |= Contact.id == int(q)
+    digits = re.sub(r"[^\d+]", "", q)
+    if len(digits) >= 3:
+        condition |= Contact.phone.contains(digits.lstrip("+"))
+    return condition
 
-    Raises `ExpressionError` for a bad expression.
-    """
+
+def contacts_query(q: str = "", expression: str = ""):
+    """The contacts matching the search text and the audience expression (no order); raises `ExpressionError`."""
     from campaigner.audience.expressions import compile_audience
 
     query = Contact.select()
     q = (q or "").strip()
     if q:
-        like = f"%{q}%"
-        condition = (Contact.name ** like) | (Contact.email ** like) | (Contact.external_id == q) | \
-                    (Contact.chat_id == q) | (Contact.openid == q)
-        digits = re.sub(r"[^\d+]", "", q)
-        if len(digits) >= 3:
-            condition |= Contact.phone.contains(digits.lstrip("+"))
-        query = query.where(condition)
+        query = query.where(contact_matches(q))
     if (expression or "").strip():
         query = query.where(Contact.id.in_(compile_audience(expression)))
+    return query
+
+
+def search_contacts(q: str = "", expression: str = "", page: int = 1, per_page: int = 50):
+    """(contacts on `page`, total) matching the search text and the audience expression, newest first.
+
+    Raises `ExpressionError` for a bad expression.
+    """
+    query = contacts_query(q, expression)
     total = query.count()
     page = max(1, page)
     items = list(query.order_by(Contact.id.desc()).paginate(page, per_page))

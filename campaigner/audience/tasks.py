@@ -28,7 +28,7 @@ def _recompute() -> int:
 
     with database.connection_context():
         report = recompute_rfm()
-    log.info("RFM recomputed: %s contacts, %s changed", report["contacts"], report["changed"])
+    log.debug("RFM recomputed: %s contacts, %s changed", report["contacts"], report["changed"])
     return report["contacts"]
 
 

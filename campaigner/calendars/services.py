@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from peewee import Value
 
-from campaigner.audience.expressions import ExpressionError, count_audience, parse_expression
+from campaigner.audience.expressions import ExpressionError, parse_expression
+from campaigner.audience.reach import count_reachable
 from campaigner.audience.models import Segment
 from campaigner.calendars.models import KINDS, Calendar, CalendarEntry, WeeklySlot, new_feed_token
 from campaigner.content.models import ContentItem
@@ -175,7 +176,7 @@ def effective_audience(calendar: Calendar, segment_expression: str | None = None
 def reachable_count(calendar: Calendar) -> int | None:
     """How many contacts the calendar's entries would reach on its channel now (None: the expression is invalid)."""
     try:
-        return count_audience(effective_audience(calendar), calendar.channel)
+        return count_reachable(effective_audience(calendar), [calendar.channel])
     except ExpressionError:
         return None
 

@@ -121,14 +121,24 @@ def _content_choices(kind: str = "", current: ContentItem | None = None) -> list
     return [SelectChoice(0, "—"), *[SelectChoice(i.id, f"{i.title} · {i.kind} · {i.status}") for i in items]]
 
 
-def _changed(entry: CalendarEntry, message: str):
+def _changed(entry: CalendarEntry, message: str, warning: str | None = None):
     """After an entry action: the panel (+ a week reload) for htmx, else back to the entry page."""
     if is_htmx():
-        response = _panel(entry, message=message)
+        response = _panel(entry, message=message, warning=warning)
         response.headers["HX-Trigger"] = "calendar-changed"
         return response
     flash(message, "success")
+    if warning:
+        flash(warning, "warning")
     return redirect(url_for(".entry", entry_id=entry.id))
+
+
+def _reaches_nobody(calendar: Calendar) -> str | None:
+    """A warning when the calendar's audience has no contact reachable on its channel now."""
+    if services.reachable_count(calendar) != 0:
+        return None
+    return gettext("It will reach nobody: no contact in this calendar's audience is reachable on %(channel)s now.",
+                   channel=calendar.channel)
 
 
 def _refused(entry: CalendarEntry, exc: CalendarError | str, forms: dict | None = None):
@@ -381,8 +391,10 @@ def _week_page(calendars: list[Calendar], tz: str, calendar: Calendar | None, ev
     day = _day_arg() or services.today_in(tz)
     grid = week_grid(calendars, day, tz, everyone=everyone)
     base = url_for(".week", calendar_id=calendar.id) if calendar else url_for(".week_all")
+    shown = {e.calendar_id for e in grid.entries}
+    unreachable = [c for c in calendars if c.id in shown and services.reachable_count(c) == 0]
     return render_page("calendars/week.html", block="week", grid=grid, calendar=calendar, calendars=calendars,
-                       week_url=f"{base}?week={grid.monday.isoformat()}", base_url=base,
+                       unreachable=unreachable, week_url=f"{base}?week={grid.monday.isoformat()}", base_url=base,
                        entry_base=url_for(".index") + "entries/", conflicts_listed=CONFLICTS_LISTED,
                        today=services.today_in(tz), week_cell=week_cell,
                        day_labels=[f"{format_date(d, 'EEE')} {d:%m-%d}" for d in grid.days])
@@ -445,7 +457,8 @@ def _entry_forms(entry: CalendarEntry) -> dict:
     return {"move_form": move, "content_form": content, "details_form": details, "swap_form": swap}
 
 
-def _panel(entry: CalendarEntry, message: str | None = None, error: str | None = None, **forms):
+def _panel(entry: CalendarEntry, message: str | None = None, error: str | None = None, warning: str | None = None,
+           **forms):
     entry = CalendarEntry.get_by_id(entry.id)  # re-read: an action may have changed it
     calendar = entry.calendar
     local = services.utc_to_local(entry.send_at, calendar.timezone)
@@ -455,8 +468,16 @@ def _panel(entry: CalendarEntry, message: str | None = None, error: str | None =
     report = publishing.entry_report(entry) if entry.campaign_id else None
     return render_page("calendars/entry.html", block="panel", entry=entry, calendar=calendar, local=local,
                        status=status, report=report, conflicts=conflicts, message=message, error=error,
+                       warning=warning if warning is not None else _entry_reach_warning(entry),
                        action_form=ActionForm(), started=services.has_started(entry),
                        deliveries_url=_deliveries_url(entry), **all_forms)
+
+
+def _entry_reach_warning(entry: CalendarEntry) -> str | None:
+    """An entry still to send whose calendar reaches nobody says so on its panel."""
+    if entry.status == "sent" or services.has_started(entry):
+        return None
+    return _reaches_nobody(entry.calendar)
 
 
 def _entry_conflicts(entry: CalendarEntry):
@@ -571,6 +592,9 @@ def entry_approve(entry_id: int):
     except CalendarError as exc:
         return _refused(entry, exc)
     record_audit(current_user, "scheduled", entry, summary=f"campaign {entry.campaign_id}")
+    warning = _reaches_nobody(entry.calendar)
+    if warning:
+        return _changed(entry, gettext("Approved: it is scheduled."), warning)
     return _changed(entry, gettext("Approved: it is scheduled and will send on time."))
 
 

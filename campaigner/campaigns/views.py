@@ -201,21 +201,24 @@ def dry_run(campaign_id: int):
 @requires("campaigns.read")
 def audience_count():
     """The live count under the audience field of the builder."""
-    from campaigner.audience.expressions import ExpressionError, count_audience
+    from campaigner.audience.expressions import ExpressionError
     from campaigner.audience.models import Segment
+    from campaigner.audience.reach import count_reachable
 
-    expression, channel = request.args.get("audience", ""), None
+    expression, segment_channel = request.args.get("audience", ""), None
     mode = request.args.get("audience_mode", "expression")
     segment_id = request.args.get("segment", "")
     if mode == "segment" and segment_id.isdigit():
         segment = Segment.get_or_none(Segment.id == int(segment_id))
         if segment is not None:
-            expression, channel = segment.expression, segment.channel
+            expression, segment_channel = segment.expression, segment.channel
+    # The channels chosen so far, in fallback order: a contact counts when one of them reaches it.
+    channels = [name for name in (request.args.get(f"channel_{n}", "") for n in (1, 2, 3)) if name]
     try:
-        count, error = count_audience(expression, channel), None
+        count, error = count_reachable(expression, channels, segment_channel), None
     except ExpressionError as exc:
         count, error = None, str(exc)
-    return render_fragment("campaigns/form.html", block="audience_count", count=count, error=error)
+    return render_fragment("campaigns/form.html", block="audience_count", count=count, error=error, channels=channels)
 
 
 # ---------------------------------------------------------------- actions

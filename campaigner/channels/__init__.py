@@ -97,6 +97,7 @@ class ContentLimits:
     format: str = "text"  # text, markdown, html
     segment_length: int | None = None  # SMS: characters per part of a long message
     max_fields: dict[str, int] = field(default_factory=dict)  # mini-program field limits
+    subject: bool = False  # messages have a subject line (email): the editor offers the channel its own
 
 
 @dataclass

@@ -22,10 +22,12 @@ STATUS_LABELS = {"draft": _l("Draft"), "approved": _l("Approved"), "archived": _
 assert set(KIND_LABELS) == set(KINDS) and set(STATUS_LABELS) == set(STATUSES)
 
 VARIANT_PREFIX = "variant_"
+SUBJECT_PREFIX = "subject_for_"  # a channel's own subject line, in its variant
 
 
 class ContentForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=TITLE_MAX)])
+    subject = StringField(_l("Subject"), validators=[Length(max=TITLE_MAX)])
     slug = StringField(_l("Slug"), validators=[Optional(), Regexp(SLUG.pattern, message=_l(
         "A slug has lowercase letters, digits and dashes only (at most 120)."))])
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k, KIND_LABELS[k]) for k in KINDS], default="article")
@@ -40,14 +42,23 @@ class ContentForm(FlaskForm):
     def variants(self) -> dict[str, str]:
         return {f.name[len(VARIANT_PREFIX):]: f.data or "" for f in self.variant_fields()}
 
+    def subject_fields(self):
+        """The channels' own subject lines (channels whose messages have one)."""
+        return [f for f in self if f.name.startswith(SUBJECT_PREFIX)]
+
+    def subjects(self) -> dict[str, str]:
+        return {f.name[len(SUBJECT_PREFIX):]: f.data or "" for f in self.subject_fields()}
+
     def content_data(self) -> dict:
         """The fields as `save_content` takes them."""
-        return {"title": self.title.data, "slug": self.slug.data or "", "kind": self.kind.data,
-                "tags": self.tags.data or "", "body": self.body.data or "", "variants": self.variants()}
+        return {"title": self.title.data, "subject": self.subject.data or "", "subjects": self.subjects(),
+                "slug": self.slug.data or "", "kind": self.kind.data, "tags": self.tags.data or "",
+                "body": self.body.data or "", "variants": self.variants()}
 
 
-def content_form(channels: dict[str, str], **kwargs) -> ContentForm:
-    """A ContentForm with a variant text area for each channel (name -> label)."""
+def content_form(channels: dict[str, str], subject_channels: dict[str, str] | None = None, **kwargs) -> ContentForm:
+    """A ContentForm with a variant text area for each channel (name -> label), and a subject line for each
+    channel whose messages have one (`subject_channels`, name -> label)."""
 
     class Form(ContentForm):
         """A fresh subclass per call, so the variant fields added below never leak into ContentForm."""
@@ -55,6 +66,9 @@ def content_form(channels: dict[str, str], **kwargs) -> ContentForm:
     for name, label in channels.items():
         setattr(Form, VARIANT_PREFIX + name,
                 TextAreaField(_l("Variant for %(channel)s", channel=label), render_kw={"rows": 4}))
+    for name, label in (subject_channels or {}).items():
+        setattr(Form, SUBJECT_PREFIX + name,
+                StringField(_l("Subject for %(channel)s", channel=label), validators=[Length(max=TITLE_MAX)]))
     return Form(**kwargs)
 
 

@@ -4,12 +4,15 @@ One file is one item::
 
     ---
     title: 周一咖啡小知识
+    subject: "{{ name | 你好 }}，周一喝点什么？"
     slug: coffee-monday-tips
     kind: community
     tags: [咖啡, 周一]
     status: approved
     variants:
       sms: 【豆子研究所】周一早安……
+    subjects:
+      email: A channel's own subject line
     ---
     The Markdown body.
 
@@ -34,7 +37,7 @@ from campaigner.db import database
 from campaigner.settings_store import get_value, set_value
 
 FRONT_MATTER = re.compile(r"---[ \t]*\n(.*?)^---[ \t]*(?:\n|\Z)", re.S | re.M)
-FRONT_MATTER_KEYS = ("title", "slug", "kind", "tags", "status", "variants")
+FRONT_MATTER_KEYS = ("title", "subject", "slug", "kind", "tags", "status", "variants", "subjects")
 SAMPLE_LOADED = "content.sample_library_loaded"
 
 
@@ -116,8 +119,13 @@ def parse_item_text(text: str, default_slug: str = "") -> dict:
     variants = meta.get("variants") or {}
     if not isinstance(variants, dict):
         raise FileError("variants must map a channel name to its text")
+    subjects = meta.get("subjects") or {}
+    if not isinstance(subjects, dict):
+        raise FileError("subjects must map a channel name to its subject line")
     return {
         "title": str(meta["title"]),
+        "subject": str(meta.get("subject") or ""),
+        "subjects": {str(k): ("" if v is None else str(v)) for k, v in subjects.items()},
         "slug": str(meta.get("slug") or default_slug).strip().lower(),
         "kind": kind,
         "tags": [str(t) for t in tags],
@@ -185,8 +193,12 @@ def item_file_text(item: ContentItem) -> str:
     """One item as Markdown with front matter (what `read_item_file` reads back)."""
     meta = {"title": item.title, "slug": item.slug, "kind": item.kind, "tags": list(item.tags or []),
             "status": item.status}
+    if item.subject:
+        meta["subject"] = item.subject
     if item.variants:
         meta["variants"] = dict(item.variants)
+    if item.subjects:
+        meta["subjects"] = dict(item.subjects)
     front = yaml.dump(meta, Dumper=_FrontMatterDumper, allow_unicode=True, sort_keys=False, width=1000)
     return f"---\n{front}---\n{item.body}\n"
 

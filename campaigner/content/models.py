@@ -18,6 +18,9 @@ class ContentItem(BaseModel):
     tags = JSONField(default=list)
     status = peewee.CharField(default="draft", index=True)
     variants = JSONField(default=dict)  # channel name -> Markdown/text for that channel
+    # What a message with a subject line (email) says there; empty: the title. Personalisable.
+    subject = peewee.CharField(default="")
+    subjects = JSONField(default=dict)  # channel name -> that channel's own subject (the email variant's)
     # The number of the latest ContentVersion; a save names the version it started from,
     # so two editors saving the same item cannot silently overwrite each other.
     version = peewee.IntegerField(default=0)
@@ -44,6 +47,8 @@ class ContentVersion(BaseModel):
     body = peewee.TextField(default="")
     tags = JSONField(default=list)
     variants = JSONField(default=dict)
+    subject = peewee.CharField(default="")
+    subjects = JSONField(default=dict)
     saved_by = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     saved_at = peewee.DateTimeField(default=utcnow)
     note = peewee.CharField(default="")  # "created", "edited", "imported", "restored version 3"

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from campaigner.content.personal_fields import unknown_fields
-from campaigner.content.rendering import has_images, markdown_to_html, markdown_to_text, personalize, removed_markup
+from campaigner.content.rendering import (has_images, markdown_to_html, markdown_to_text, personalize, removed_markup,
+                                          render_subject)
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,18 @@ class ChannelPreview:
     warnings: list[str] = field(default_factory=list)  # from the channel plugin's check()
     drops_images: bool = False  # a text channel: the images in the Markdown are not sent
     removed: list[str] = field(default_factory=list)  # markup the sanitizer takes out (tags, handlers, script URLs)
+    subject: str | None = None  # the subject line, on channels whose messages have one
+    subject_from_title: bool = False  # no subject was written, so the title stands in
 
 
-def preview(channel, title: str, body: str, variants: dict[str, str], contact=EXAMPLE_CONTACT) -> ChannelPreview:
+def preview(channel, title: str, body: str, variants: dict[str, str], contact=EXAMPLE_CONTACT, *,
+            subject: str = "", subjects: dict[str, str] | None = None) -> ChannelPreview:
     """How `channel` shows the content to `contact`, with its warnings."""
     variant = (variants or {}).get(channel.name) or ""
+    line = None
+    if getattr(channel.limits, "subject", False):
+        own = SimpleNamespace(title=title, subject=subject, subjects=subjects or {})
+        line = render_subject(own, channel.name, contact, EXAMPLE_CONTEXT)
     source = personalize(variant or body, contact, EXAMPLE_CONTEXT, fmt="markdown")
     fmt = getattr(channel.limits, "format", "text") or "text"
     text = markdown_to_text(source)
@@ -49,7 +57,8 @@ def preview(channel, title: str, body: str, variants: dict[str, str], contact=EX
         warnings = [f"the {channel.name} channel could not check this text: {type(exc).__name__}: {exc}"]
     return ChannelPreview(channel=channel.name, label=str(channel.label or channel.name), format=fmt,
                           uses_variant=bool(variant), text=text, html=html, length=len(text), warnings=warnings,
-                          drops_images=fmt == "text" and has_images(source), removed=removed_markup(variant or body))
+                          drops_images=fmt == "text" and has_images(source), subject=line, removed=removed_markup(variant or body),
+                          subject_from_title=line is not None and not ((subjects or {}).get(channel.name) or subject))
 
 
 def preview_channels(plugins) -> dict:
@@ -63,15 +72,21 @@ def preview_channels(plugins) -> dict:
     return channels
 
 
-def previews(channels: dict, title: str, body: str, variants: dict[str, str]) -> list[ChannelPreview]:
+def previews(channels: dict, title: str, body: str, variants: dict[str, str], *, subject: str = "",
+             subjects: dict[str, str] | None = None) -> list[ChannelPreview]:
     """A preview for every registered channel, in name order."""
-    return [preview(channel, title, body, variants) for _, channel in sorted(channels.items())]
+    return [preview(channel, title, body, variants, subject=subject, subjects=subjects)
+            for _, channel in sorted(channels.items())]
 
 
-def field_problems(title: str, body: str, variants: dict[str, str]) -> dict[str, list[str]]:
+def field_problems(title: str, body: str, variants: dict[str, str], *, subject: str = "",
+                   subjects: dict[str, str] | None = None) -> dict[str, list[str]]:
     """Unknown or malformed personalisation fields per text, for the editor to show while typing."""
     problems = {}
-    for name, text in [("title", title), ("body", body), *[(f"variants.{c}", t) for c, t in (variants or {}).items()]]:
+    texts = [("title", title), ("subject", subject), ("body", body),
+             *[(f"subjects.{c}", t) for c, t in (subjects or {}).items()],
+             *[(f"variants.{c}", t) for c, t in (variants or {}).items()]]
+    for name, text in texts:
         unknown = unknown_fields(text)
         if unknown:
             problems[name] = unknown

@@ -11,6 +11,17 @@ Raw HTML the sanitizer would drop is taken out tag by tag before Markdown sees i
 (`strip_disallowed_tags`): an unclosed ``<style>`` would otherwise open a raw block
 that swallows the rest of the body. `removed_markup` names what goes, for previews.
 
+Editors write the Markdown they know from elsewhere: Python-Markdown's
+``extra`` (tables among it) plus pymdown-extensions for ``~~strikethrough~~``
+and task lists (``- [ ]``/``- [x]``). Channels that show plain text get no
+Markdown syntax left over: struck-through text keeps its strike as combining
+strokes on its narrow characters (a crossed-out old price must not read as a
+price; see `strike` for the wide ones), task boxes become
+☐/☑, table rows become lines with cells between ``|``.
+
+A subject (`render_subject`) is personalised by the same `personalize` as the
+body and stays plain text on one line.
+
 Personalisation fields are ``{{ field }}`` or ``{{ field | default }}``; the
 default is used where a contact lacks the field. Which fields exist is decided
 in `campaigner.content.personal_fields` and checked when content is saved.
@@ -19,6 +30,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import unicodedata
 
 import markdown as md
 import nh3
@@ -30,9 +42,15 @@ CONTACT_FIELDS = ("name", "email", "phone", "external_id")
 _LINK = re.compile(r'<a\b[^>]*?\bhref="([^"]*)"[^>]*>(.*?)</a>', re.S | re.I)
 _OL = re.compile(r"<ol>.*?</ol>", re.S)
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-MARKDOWN_EXTENSIONS = ["extra", "sane_lists"]
-# What a backslash escapes in our Markdown dialect; a backslash before anything else would show.
-MARKDOWN_ESCAPED = frozenset(md.Markdown(extensions=MARKDOWN_EXTENSIONS).ESCAPED_CHARS)
+MARKDOWN_EXTENSIONS = ["extra", "sane_lists", "pymdownx.tilde", "pymdownx.tasklist"]
+MARKDOWN_CONFIG = {
+    # Only ~~strike~~: a single ~ is common in Chinese ranges ("9~10 点"), never a subscript.
+    "pymdownx.tilde": {"subscript": False},
+}
+# What a backslash escapes in our Markdown dialect (pymdownx.tilde adds "~", so a contact's "~~" strikes
+# nothing); a backslash before anything else would show.
+MARKDOWN_ESCAPED = frozenset(md.Markdown(extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+                             .ESCAPED_CHARS)
 ALLOWED_TAGS = frozenset(nh3.ALLOWED_TAGS)
 # Code (fenced, or inline in backticks) shows tags as text, so tags there are left alone.
 _CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]+`)", re.S)
@@ -76,7 +94,19 @@ def removed_markup(text: str) -> list[str]:
 
 
 def _render(text: str) -> str:
-    return nh3.clean(md.markdown(strip_disallowed_tags(text), extensions=MARKDOWN_EXTENSIONS))
+    return nh3.clean(_markdown(strip_disallowed_tags(text)))
+
+
+_CHECKBOX = re.compile(r"<input\b[^>]*>\s*", re.I)
+_DEL = re.compile(r"<del>(.*?)</del>", re.S)
+_STRIKE_MARKDOWN = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~", re.S)
+STROKE = "\u0336"  # COMBINING LONG STROKE OVERLAY: strikes the character before it in any text
+
+
+def _markdown(text: str) -> str:
+    html = md.markdown(text or "", extensions=MARKDOWN_EXTENSIONS, extension_configs=MARKDOWN_CONFIG)
+    # Task boxes as characters: an <input> is stripped by the sanitizer and shown by few mail clients.
+    return _CHECKBOX.sub(lambda m: "☑ " if re.search(r"\bchecked\b", m.group(0)) else "☐ ", html)
 
 
 def markdown_to_html(text: str) -> str:
@@ -84,9 +114,27 @@ def markdown_to_html(text: str) -> str:
     return _render(text)
 
 
+def strike(text: str) -> str:
+    """`text` struck through in plain text (combining strokes), spaces left as they are.
+
+    Wide (CJK) characters stay unstruck: a stroke drawn over 元 reads as another character (日), while
+    the struck digits beside it already show the price is the old one.
+    """
+    return "".join(ch if ch.isspace() or unicodedata.east_asian_width(ch) in ("W", "F") else ch + STROKE
+                   for ch in text)
+
+
+def strike_markdown(text: str) -> str:
+    """Markdown with ``~~struck~~`` written as struck characters, for Markdown dialects without it (WeCom)."""
+    return _STRIKE_MARKDOWN.sub(lambda m: strike(m.group(1)), text or "")
+
+
 def markdown_to_text(text: str) -> str:
     """Plain text for channels that cannot show HTML: links keep their address, entities are decoded."""
     html = _render(text)
+    html = _DEL.sub(lambda m: strike(html_lib.unescape(nh3.clean(m.group(1), tags=set()))), html)
+    html = re.sub(r"\s*(</?(?:table|thead|tbody|tr|th|td)>)\s*", r"\1", html)
+    html = re.sub(r"</t[hd]><t[hd][^>]*>", " | ", html).replace("</tr>", "</tr>\n")  # a row a line
 
     def link(match):
         href, label = html_lib.unescape(match.group(1)), match.group(2)
@@ -96,7 +144,7 @@ def markdown_to_text(text: str) -> str:
     html = _LINK.sub(link, html)
     html = re.sub(r"<br\s*/?>", "\n", html)
     html = _OL.sub(lambda m: _number_items(m.group(0)), html)
-    html = re.sub(r"<li>", "<li>- ", html)  # the items left are unordered
+    html = re.sub(r"<li>(?![☐☑])", "<li>- ", html)  # the items left are unordered; a task's box is its bullet
     # Blocks end with a blank line, as paragraphs are written in Markdown.
     html = re.sub(r"(</(?:p|h[1-6]|ul|ol|table|blockquote|pre)>)\n?", "\\1\n\n", html)
     text = html_lib.unescape(nh3.clean(html, tags=set()))
@@ -181,6 +229,17 @@ def text_for_channel(content, channel: str) -> str:
 def render_html(content, channel: str, contact, extra: dict | None = None) -> str:
     """The channel's text of `content` personalised for `contact`, as sanitized HTML."""
     return markdown_to_html(personalize(text_for_channel(content, channel), contact, extra, fmt="markdown"))
+
+
+def subject_for_channel(content, channel: str) -> str:
+    """The channel's own subject, else the item's subject, else its title (the fallback)."""
+    subjects = getattr(content, "subjects", None) or {}
+    return subjects.get(channel) or getattr(content, "subject", "") or content.title or ""
+
+
+def render_subject(content, channel: str, contact, extra: dict | None = None) -> str:
+    """The subject line `contact` gets on `channel`: personalised like the body, plain text on one line."""
+    return " ".join(personalize(subject_for_channel(content, channel), contact, extra).split())
 
 
 def render_text(content, channel: str, contact, extra: dict | None = None) -> str:

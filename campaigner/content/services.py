@@ -29,7 +29,7 @@ TRANSITIONS = {
     "approved": ("draft", "archived"),
     "archived": ("draft",),
 }
-EDITED_FIELDS = ("title", "kind", "body", "tags", "variants")
+EDITED_FIELDS = ("title", "subject", "subjects", "kind", "body", "tags", "variants")
 
 
 def _(message: str) -> str:
@@ -110,7 +110,8 @@ def clean_content(data: dict, item: ContentItem | None = None) -> dict:
     Fields missing from `data` keep the item's value (or the default for a new item).
     """
     errors: dict[str, ContentError] = {}
-    current = item or ContentItem(kind="article", status="draft", tags=[], variants={}, body="", title="")
+    current = item or ContentItem(kind="article", status="draft", tags=[], variants={}, body="", title="",
+                                  subject="", subjects={})
 
     def pick(name):
         return data[name] if name in data and data[name] is not None else getattr(current, name)
@@ -148,6 +149,7 @@ def clean_content(data: dict, item: ContentItem | None = None) -> dict:
         if any(len(t) > TAG_MAX for t in tags):
             errors["tags"] = ContentError(_("A tag is longer than %(max)s characters."), max=TAG_MAX)
 
+    subject, subjects = _clean_subjects(pick("subject"), pick("subjects"), errors)
     body = normalize_text(pick("body"))
     raw_variants = pick("variants")
     variants: dict[str, str] = {}
@@ -162,7 +164,9 @@ def clean_content(data: dict, item: ContentItem | None = None) -> dict:
             if text:  # an empty variant means "use the body"
                 variants[str(channel)] = text
 
-    for name, text in [("title", title), ("body", body)] + [(f"variants.{c}", t) for c, t in variants.items()]:
+    texts = [("title", title), ("subject", subject), ("body", body),
+             *[(f"subjects.{c}", t) for c, t in subjects.items()], *[(f"variants.{c}", t) for c, t in variants.items()]]
+    for name, text in texts:
         unknown = unknown_fields(text)
         if unknown:
             errors[name] = ContentError(
@@ -172,16 +176,40 @@ def clean_content(data: dict, item: ContentItem | None = None) -> dict:
 
     if errors:
         raise ContentValidationError(errors)
-    return {"title": title, "slug": slug, "kind": kind, "status": status, "tags": tags,
-            "body": body, "variants": dict(sorted(variants.items()))}
+    return {"title": title, "subject": subject, "subjects": subjects, "slug": slug, "kind": kind, "status": status,
+            "tags": tags, "body": body, "variants": dict(sorted(variants.items()))}
+
+
+def _clean_subjects(raw_subject, raw_subjects, errors: dict) -> tuple[str, dict[str, str]]:
+    """The item's subject and the channels' own subjects, each one line; bad ones recorded in `errors`."""
+    subject = " ".join(str(raw_subject or "").split())
+    if not isinstance(raw_subject, (str, type(None))):
+        errors["subject"] = ContentError(_("A subject is one line of text."))
+    elif len(subject) > TITLE_MAX:
+        errors["subject"] = ContentError(_("The subject is longer than %(max)s characters."), max=TITLE_MAX)
+    subjects: dict[str, str] = {}
+    if not isinstance(raw_subjects, dict):
+        errors["subjects"] = ContentError(_("Subjects map a channel name to its subject line."))
+        return subject, subjects
+    for channel, text in raw_subjects.items():
+        if not isinstance(text, (str, type(None))) or not re.match(r"^[a-z][a-z0-9_-]{0,39}$", str(channel)):
+            errors["subjects"] = ContentError(_("Subjects map a channel name to its subject line."))
+            break
+        text = " ".join((text or "").split())
+        if len(text) > TITLE_MAX:
+            errors[f"subjects.{channel}"] = ContentError(
+                _("The subject is longer than %(max)s characters."), max=TITLE_MAX)
+        elif text:  # an empty one means "use the item's subject"
+            subjects[str(channel)] = text
+    return subject, dict(sorted(subjects.items()))
 
 
 # ---------------------------------------------------------------- saving
 
 
 def _snapshot(item: ContentItem) -> dict:
-    return {"title": item.title, "kind": item.kind, "body": item.body,
-            "tags": list(item.tags or []), "variants": dict(item.variants or {})}
+    return {"title": item.title, "subject": item.subject or "", "subjects": dict(item.subjects or {}),
+            "kind": item.kind, "body": item.body, "tags": list(item.tags or []), "variants": dict(item.variants or {})}
 
 
 def save_content(item: ContentItem | None, data: dict, user=None, *, expected_version: int | None = None,
@@ -238,7 +266,7 @@ def change_status(item: ContentItem, status: str, user=None) -> ContentItem:
         raise ContentError(_("Content that is %(current)s cannot become %(status)s."),
                            current=item.status, status=status)
     if status == "approved":
-        texts = [item.title, item.body, *(item.variants or {}).values()]
+        texts = [item.title, item.subject, item.body, *(item.subjects or {}).values(), *(item.variants or {}).values()]
         if any(unknown_fields(text) for text in texts):  # a declared field was removed since the last save
             raise ContentError(_("Fix the unknown personalisation fields before approving."))
     item.status = status
@@ -267,7 +295,8 @@ def restore_version(item: ContentItem, number: int, user=None) -> SaveResult:
     old = ContentVersion.get_or_none(ContentVersion.content == item.id, ContentVersion.number == number)
     if old is None:
         raise ContentError(_("There is no version %(number)s."), number=number)
-    data = {"title": old.title, "kind": old.kind, "body": old.body, "tags": old.tags, "variants": old.variants}
+    data = {"title": old.title, "subject": old.subject, "subjects": old.subjects, "kind": old.kind, "body": old.body,
+            "tags": old.tags, "variants": old.variants}
     return save_content(item, data, user, note=f"restored version {number}")
 
 
@@ -295,14 +324,16 @@ def find_item(key) -> ContentItem | None:
 
 @dataclass
 class FieldDiff:
-    field: str  # "title", "body", "tags", "kind" or "variants.<channel>"
+    field: str  # "title", "subject", "body", "tags", "kind", "subjects.<channel>" or "variants.<channel>"
     lines: list[tuple[str, str]]  # (kind, text): kind is "add", "del", "ctx" or "hunk"
 
 
 def version_fields(version) -> dict[str, str]:
     """A version (or item) as named text fields, for diffing."""
-    fields = {"title": version.title, "kind": version.kind, "tags": ", ".join(version.tags or []),
-              "body": version.body}
+    fields = {"title": version.title, "subject": version.subject or "", "kind": version.kind,
+              "tags": ", ".join(version.tags or []), "body": version.body}
+    for channel, text in sorted((version.subjects or {}).items()):
+        fields[f"subjects.{channel}"] = text
     for channel, text in sorted((version.variants or {}).items()):
         fields[f"variants.{channel}"] = text
     return fields

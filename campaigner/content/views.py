@@ -10,8 +10,8 @@ from flask_login import current_user
 from campaigner.audit import record_audit
 from campaigner.content import media as media_store
 from campaigner.content import personal_fields, previews, search
-from campaigner.content.forms import (KIND_LABELS, STATUS_LABELS, VARIANT_PREFIX, ContentForm, FieldsForm,
-                                      MediaForm, content_form)
+from campaigner.content.forms import (KIND_LABELS, STATUS_LABELS, SUBJECT_PREFIX, VARIANT_PREFIX, ContentForm,
+                                      FieldsForm, MediaForm, content_form)
 from campaigner.content.models import KINDS, STATUSES, ContentItem, ContentVersion, Media
 from campaigner.content.rendering import CONTACT_FIELDS, markdown_to_html, markdown_to_text
 from campaigner.content.services import (TRANSITIONS, ContentError, ContentValidationError, change_status,
@@ -47,6 +47,19 @@ def _editor_channels(item: ContentItem | None) -> dict[str, str]:
     return names
 
 
+def _subject_channels(item: ContentItem | None) -> dict[str, str]:
+    """Channel name -> label for the channels' own subject lines: those whose messages have a subject."""
+    names = {name: str(channel.label or name) for name, channel in sorted(_channels().items())
+             if getattr(channel.limits, "subject", False)}
+    for name in sorted((item.subjects or {}) if item else {}):
+        names.setdefault(name, name)
+    return names
+
+
+def _form(item: ContentItem | None, **kwargs) -> ContentForm:
+    return content_form(_editor_channels(item), _subject_channels(item), **kwargs)
+
+
 def _item_or_404(item_id: int) -> ContentItem:
     return ContentItem.get_or_none(ContentItem.id == item_id) or abort(404)
 
@@ -78,7 +91,8 @@ def index():
 def detail(item_id: int):
     item = _item_or_404(item_id)
     return render_page("content/detail.html", item=item,
-                       previews=previews.previews(_preview_channels(), item.title, item.body, item.variants),
+                       previews=previews.previews(_preview_channels(), item.title, item.body, item.variants,
+                                                  subject=item.subject, subjects=item.subjects),
                        media=list(item.media.order_by(Media.uploaded_at.desc())))
 
 
@@ -88,10 +102,11 @@ def detail(item_id: int):
 def _editor(form: ContentForm, item: ContentItem | None, status: int = 200, conflict: str | None = None,
             block: str | None = None):
     title, body, variants = form.title.data or "", form.body.data or "", form.variants()
+    subjects = {"subject": form.subject.data or "", "subjects": form.subjects()}
     return render_page(
         "content/editor.html", block=block, form=form, item=item, conflict=conflict,
-        previews=previews.previews(_preview_channels(), title, body, variants),
-        problems=previews.field_problems(title, body, variants),
+        previews=previews.previews(_preview_channels(), title, body, variants, **subjects),
+        problems=previews.field_problems(title, body, variants, **subjects),
         known_fields=personal_fields.known_fields(),
         media=_media_for(item), media_form=MediaForm(formdata=None, content_id=item.id if item else ""),
     ), status
@@ -106,7 +121,9 @@ def _media_for(item: ContentItem | None) -> list[Media]:
 
 def _apply_errors(form: ContentForm, error: ContentValidationError) -> None:
     for name, problem in error.errors.items():
-        target = form._fields.get(VARIANT_PREFIX + name.split(".", 1)[1] if name.startswith("variants.") else name)
+        where, _dot, channel = name.partition(".")
+        target = form._fields.get({"variants": VARIANT_PREFIX + channel, "subjects": SUBJECT_PREFIX + channel}.get(
+            where, name) if channel else name)
         message = problem.translated(_)
         if target is None:
             form.form_errors.append(message)
@@ -136,7 +153,7 @@ def _save(form: ContentForm, item: ContentItem | None):
 @bp.route("/new", methods=["GET", "POST"])
 @requires("content.write")
 def new():
-    form = content_form(_editor_channels(None))
+    form = _form(None)
     if request.method == "GET" and request.args.get("kind") in KINDS:
         form.kind.data = request.args["kind"]
     if form.validate_on_submit():
@@ -148,12 +165,14 @@ def new():
 @requires("content.write")
 def edit(item_id: int):
     item = _item_or_404(item_id)
-    form = content_form(_editor_channels(item), obj=None if request.method == "POST" else item)
+    form = _form(item, obj=None if request.method == "POST" else item)
     if request.method == "GET":
         form.tags.data = ", ".join(item.tags or [])
         form.version.data = str(item.version)
         for name, text in (item.variants or {}).items():
             form[VARIANT_PREFIX + name].data = text
+        for name, text in (item.subjects or {}).items():
+            form[SUBJECT_PREFIX + name].data = text
     if form.validate_on_submit():
         return _save(form, item)
     return _editor(form, item, 400 if request.method == "POST" else 200)
@@ -165,7 +184,7 @@ def preview():
     """The previews for what is in the editor now (nothing is saved); without htmx, the whole editor."""
     item = ContentItem.get_or_none(ContentItem.id == request.form.get("item_id", type=int)) \
         if request.form.get("item_id", "").isdigit() else None
-    form = content_form(_editor_channels(item))
+    form = _form(item)
     form.validate()  # fills in the errors of a half-written form; previews render anyway
     return _editor(form, item, block="preview")
 

@@ -533,6 +533,8 @@ def send_batch(campaign: Campaign, channel, token: str, rows: list, now: dt.date
             status, errors = _campaign_state(campaign.id)
             if total or (any_sent and errors):
                 errors = _count_errors(campaign.id, sent_any=any_sent, trailing=run, total=total)
+            if total:
+                log.info("campaign %s: %d send(s) failed; last: %s", campaign.id, total, record.last_error)
             stop = status != "running"
             if not stop and error_limit and errors >= error_limit:
                 pause(campaign.id, f"paused itself after {errors} consecutive send errors; last: {record.last_error}",
@@ -789,8 +791,11 @@ def _emit_events(sent_ids: list[int], failed_ids: list[int], now: dt.datetime) -
 def pause(campaign_id: int, reason: str, now: dt.datetime | None = None) -> bool:
     """Pause a running or scheduled campaign with the reason ops see; False when it wasn't."""
     now = now or utcnow()
-    return bool(Campaign.update(status="paused", status_reason=reason, updated_at=now)
-                .where(Campaign.id == campaign_id, Campaign.status.in_(("running", "scheduled"))).execute())
+    paused = bool(Campaign.update(status="paused", status_reason=reason, updated_at=now)
+                  .where(Campaign.id == campaign_id, Campaign.status.in_(("running", "scheduled"))).execute())
+    if paused:
+        log.info("campaign %s paused: %s", campaign_id, reason)
+    return paused
 
 
 def cancel_pending(campaign_id: int, now: dt.datetime) -> int:
@@ -803,17 +808,23 @@ def complete_if_done(campaign_id: int, now: dt.datetime | None = None) -> bool:
     """Mark a running campaign completed, but only once every one of its deliveries is final."""
     now = now or utcnow()
     pending = Delivery.select(SQL("1")).where(_source(campaign_id), Delivery.status.in_(WAITING))
-    return bool(Campaign.update(status="completed", completed_at=now, updated_at=now, status_reason="")
-                .where(Campaign.id == campaign_id, Campaign.status == "running",
-                       Campaign.fanned_out_at.is_null(False), ~fn.EXISTS(pending)).execute())
+    completed = bool(Campaign.update(status="completed", completed_at=now, updated_at=now, status_reason="")
+                     .where(Campaign.id == campaign_id, Campaign.status == "running",
+                            Campaign.fanned_out_at.is_null(False), ~fn.EXISTS(pending)).execute())
+    if completed:
+        log.info("campaign %s finished", campaign_id)
+    return completed
 
 
 def start(campaign_id: int, now: dt.datetime | None = None, tolerance: float = 1.0) -> bool:
     """scheduled -> running when its time has come; False when another worker did it or it isn't due."""
     now = now or utcnow()
-    return bool(Campaign.update(status="running", started_at=now, updated_at=now)
-                .where(Campaign.id == campaign_id, Campaign.status == "scheduled", Campaign.cron.is_null(),
-                       Campaign.send_at <= now + dt.timedelta(seconds=tolerance)).execute())
+    started = bool(Campaign.update(status="running", started_at=now, updated_at=now)
+                   .where(Campaign.id == campaign_id, Campaign.status == "scheduled", Campaign.cron.is_null(),
+                          Campaign.send_at <= now + dt.timedelta(seconds=tolerance)).execute())
+    if started:
+        log.info("campaign %s started", campaign_id)
+    return started
 
 
 def next_due(campaign_id: int) -> dt.datetime | None:

@@ -3,8 +3,9 @@
 Pages are keyset pages on the primary key (``id < cursor ORDER BY id DESC
 LIMIT n``), never OFFSET, so the thousandth page costs what the first does.
 Each filter has an index that serves it in id order: (status, id),
-(source_type, source_id, id) for a campaign, (contact, channel, sent_at) for a
-contact (few rows each); channel and time filters ride the primary key.
+(source_type, source_id, id) for a campaign, (contact, channel, sent_at) for
+contacts (found by the contacts page's own search); channel and time filters
+ride the primary key.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, fields
 
 from campaigner.audience.models import Contact
+from campaigner.audience.services import contact_matches
 from campaigner.campaigns.models import Campaign
 from campaigner.deliveries.engine import SOURCE, in_flight
 from campaigner.deliveries.models import STATUSES, WAITING, Delivery
@@ -29,7 +31,7 @@ class LogFilter:
     calendar: int | None = None
     channel: str | None = None
     status: str | None = None
-    contact: str | None = None  # a contact id, email, phone or external id
+    contact: str | None = None  # part of a name, email or phone; a contact id or external id
     since: dt.datetime | None = None  # created at or after (UTC)
     until: dt.datetime | None = None  # created before (UTC)
 
@@ -78,15 +80,26 @@ class LogFilter:
         return bool(self.as_args())
 
 
-def contact_ids_for(text: str) -> list[int]:
-    """Contacts a log search names: by id, email, phone or external id."""
-    text = text.strip()
-    if text.isdigit():
-        ids = [int(text)]
-        return ids + [c for (c,) in Contact.select(Contact.id).where(Contact.external_id == text).tuples()]
-    query = Contact.select(Contact.id).where(
-        (Contact.email == text.lower()) | (Contact.phone == text) | (Contact.external_id == text))
-    return [c for (c,) in query.limit(100).tuples()]
+def contacts_named(text: str):
+    """The ids of the contacts a log search names, as a subquery: the contacts page's search (part of a name,
+    email or phone; an id or external id)."""
+    return Contact.select(Contact.id).where(contact_matches(text))
+
+
+CAMPAIGN_CHOICES = 300
+
+
+def campaign_choices(selected: int | None = None) -> list[Campaign]:
+    """The campaigns the log's campaign filter offers: the latest ones (a recurring campaign's runs go with
+    it), and the one chosen even when older."""
+    query = (Campaign.select(Campaign.id, Campaign.name).where(Campaign.parent.is_null())
+             .order_by(Campaign.id.desc()).limit(CAMPAIGN_CHOICES))
+    choices = list(query)
+    if selected is not None and all(c.id != selected for c in choices):
+        chosen = Campaign.select(Campaign.id, Campaign.name).where(Campaign.id == selected).first()
+        if chosen is not None:
+            choices.insert(0, chosen)
+    return choices
 
 
 def calendar_campaign_ids(calendar_id: int) -> list[int]:
@@ -120,7 +133,7 @@ def filtered(f: LogFilter):
     elif f.status:
         query = query.where(Delivery.status == f.status)
     if f.contact:
-        query = query.where(Delivery.contact.in_(contact_ids_for(f.contact) or [0]))
+        query = query.where(Delivery.contact.in_(contacts_named(f.contact)))
     if f.since:
         query = query.where(Delivery.created_at >= f.since)
     if f.until:

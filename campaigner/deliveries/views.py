@@ -48,6 +48,7 @@ def index():
 
     return render_page("deliveries/index.html", block="log", rows=rows, next_cursor=next_cursor, filters=filters,
                        errors=errors, before=before, channels=_channel_names(),
+                       campaign_choices=delivery_log.campaign_choices(filters.campaign),
                        calendars=list(Calendar.select(Calendar.id, Calendar.name).order_by(Calendar.name)),
                        running=[(c, campaign_stats(c)) for c in delivery_log.active_campaigns()])
 

@@ -145,12 +145,18 @@ def click_counts(link_ids: list[int]) -> dict[int, dict]:
     return out
 
 
-def manual_links(search: str = "", page: int = 1, per_page: int = 50) -> tuple[list[ShortLink], int]:
-    """Manual links, newest first, optionally matching `search` in label, code or target."""
+def manual_links_query(search: str = ""):
+    """Manual links, optionally matching `search` in label, code or target (no order)."""
     query = ShortLink.select().where(ShortLink.kind == "manual")
     if search:
         like = f"%{search}%"
         query = query.where(ShortLink.label ** like | ShortLink.code ** like | ShortLink.target ** like)
+    return query
+
+
+def manual_links(search: str = "", page: int = 1, per_page: int = 50) -> tuple[list[ShortLink], int]:
+    """Manual links, newest first, optionally matching `search` in label, code or target."""
+    query = manual_links_query(search)
     total = query.count()
     rows = list(query.order_by(ShortLink.created_at.desc(), ShortLink.id.desc()).paginate(page, per_page))
     return rows, total

@@ -35,6 +35,7 @@ from campaigner import (
     markdown_to_text,
     personalize,
     post_json,
+    strike_markdown,
     text_for_channel,
 )
 
@@ -85,7 +86,7 @@ class ChatChannel(Channel):
         ConfigField("token", _("Webhook token (json provider)"), secret=True),
         ConfigField("robot_limit_per_minute", _("Messages a minute per robot"), type="integer", default=20,
                     min=1, max=1000),
-        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=60),
+        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=14),
     )
 
     def clean_config(self, cleaned: dict) -> dict:
@@ -120,7 +121,7 @@ class ChatChannel(Channel):
         source = personalize(text_for_channel(content, self.name), contact,
                              {"unsubscribe_url": context.get("unsubscribe_url", "")}, fmt="markdown").strip()
         text = markdown_to_text(source)
-        body = text if self._format() == "text" else source
+        body = text if self._format() == "text" else strike_markdown(source)  # WeCom's Markdown has no ~~
         if self.setting("provider") == "wecom":
             limit = WECOM_LIMITS[self._format()]
             if len(body.encode("utf-8")) > limit:

@@ -30,6 +30,7 @@ from campaigner import (
     markdown_to_html,
     markdown_to_text,
     personalize,
+    render_subject,
     text_for_channel,
     unsubscribe_url as make_unsubscribe_url,
 )
@@ -57,7 +58,7 @@ class EmailChannel(Channel):
     name = "email"
     label = _("Email")
     contact_field = "email"
-    limits = ContentLimits(format="html")
+    limits = ContentLimits(format="html", subject=True)
     capabilities = Capabilities(provider_dedupes=False, outcome_queryable=False)
     send_timeout = 30.0
     config_schema = (
@@ -77,7 +78,7 @@ class EmailChannel(Channel):
         ConfigField("footer", _("Footer before the unsubscribe link"), default="不想再收到这类邮件？",
                     help=_("Shown at the bottom of every email")),
         ConfigField("unsubscribe_label", _("Unsubscribe link text"), default="退订 Unsubscribe"),
-        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=20, min=1, max=120),
+        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=20, min=1, max=29),
     )
 
     def clean_config(self, cleaned: dict) -> dict:
@@ -92,7 +93,7 @@ class EmailChannel(Channel):
         return cleaned
 
     def render(self, content, contact, context: dict) -> Message:
-        """Subject from the title, text and sanitized HTML from the (personalised) Markdown."""
+        """Subject (the variant's, the item's, else its title), text and sanitized HTML from the personalised Markdown."""
         to = self.address(contact)
         if not to or "@" not in to:
             raise PermanentError(f"no usable email address: {to!r}")
@@ -101,7 +102,7 @@ class EmailChannel(Channel):
             # Every email to a contact must carry a working opt-out, whatever the caller passed.
             unsubscribe_url = make_unsubscribe_url(contact, self.name, context.get("delivery_id"))
         extra = {"unsubscribe_url": unsubscribe_url}
-        subject = personalize(content.title, contact, extra).strip() or "(no subject)"
+        subject = render_subject(content, self.name, contact, extra) or "(no subject)"
         source = text_for_channel(content, self.name)
         if context.get("base_url"):
             source = absolute_urls(source, context["base_url"])  # before personalising: contact data stays as is

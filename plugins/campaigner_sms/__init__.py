@@ -95,7 +95,7 @@ class SmsChannel(Channel):
         ConfigField("gateway_dedupes", _("The gateway drops repeats of an Idempotency-Key"), type="boolean",
                     default=False, help=_("Lets a send whose outcome is unknown be retried safely")),
         ConfigField("rate_limit_per_minute", _("Messages a minute (empty: no limit)"), type="integer", min=1),
-        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=60),
+        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=14),
         ConfigField("outbox_path", _("Outbox file"), help=_("default: outbox/sms.jsonl in the instance folder")),
         ConfigField("receipt_secret", _("Receipt and reply secret"), secret=True,
                     help=_("The gateway signs receipts and replies posted to /hooks/sms/gateway with it")),

@@ -3,6 +3,17 @@
 Each community group has a custom robot; a contact standing for a group
 carries the robot's access token as its ``chat_id``. With the robot's
 "signing" (加签) security setting, every request is signed with the secret.
+
+What the plugin declares it also does, as the contract asks:
+
+- ``rate_limit_per_address_per_minute=20``: DingTalk takes 20 messages a minute
+  per robot, so the channel counts them per robot (a moving window from the
+  ``limits`` package) and raises ``TransientError(retry_after=…)`` at the limit,
+  before DingTalk refuses;
+- its network timeout can only be set below ``send_timeout``, so a slow robot
+  fails with DingTalk's own reason before the engine cuts the send off;
+- a send counts as sent only when DingTalk answers ``errcode`` 0: an answer
+  without one is not DingTalk's (a wrong URL, a proxy's page) and fails.
 """
 from __future__ import annotations
 
@@ -11,6 +22,10 @@ import hashlib
 import hmac
 import time
 from urllib.parse import urlencode
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from campaigner import (
     Capabilities,
@@ -26,10 +41,17 @@ from campaigner import (
     markdown_to_text,
     personalize,
     post_json,
+    render_subject,
     text_for_channel,
 )
 
 DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
+PER_ROBOT_PER_MINUTE = 20
+TOO_FAST = 130101  # DingTalk's errcode for a robot sending too fast
+
+# Shared by every configured copy of the channel in this process: the limit is per robot.
+robot_limiter = MovingWindowRateLimiter(MemoryStorage())
+ROBOT_LIMIT = RateLimitItemPerMinute(PER_ROBOT_PER_MINUTE)
 
 
 class DingTalkChannel(Channel):
@@ -37,14 +59,15 @@ class DingTalkChannel(Channel):
     label = _("DingTalk group robot")
     contact_field = "chat_id"  # the group robot's access token
     limits = ContentLimits(max_length=5000, format="markdown")
-    capabilities = Capabilities(rate_limit_per_address_per_minute=20)
+    capabilities = Capabilities(rate_limit_per_address_per_minute=PER_ROBOT_PER_MINUTE)
     send_timeout = 15.0
     config_schema = (
         ConfigField("url", _("Robot API URL"), type="url", default=DINGTALK_URL),
         ConfigField("secret", _("Signing secret (加签)"), secret=True,
                     help=_("From the robot's security settings; leave empty without signing")),
         ConfigField("msgtype", _("Message type"), type="choice", default="markdown", choices=("text", "markdown")),
-        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=60),
+        # Below send_timeout (15 s): the robot's own error, not the engine's cut-off, explains a slow send.
+        ConfigField("timeout", _("Network timeout (seconds)"), type="integer", default=10, min=1, max=14),
     )
 
     def render(self, content, contact, context: dict) -> Message:
@@ -54,10 +77,14 @@ class DingTalkChannel(Channel):
             raise PermanentError("the contact has no chat id (the group robot's access token)")
         source = personalize(text_for_channel(content, self.name), contact)
         body = source if self.setting("msgtype") == "markdown" else markdown_to_text(source)
-        return Message(to=to, subject=personalize(content.title, contact), body=body)
+        return Message(to=to, subject=render_subject(content, self.name, contact), body=body)
 
     def send(self, message: Message, idempotency_key: str) -> SendResult:
-        """Post to the robot; DingTalk answers 200 with an errcode (0 = sent)."""
+        """Post to the robot (within its 20 a minute); DingTalk answers 200 with an errcode (0 = sent)."""
+        if not robot_limiter.hit(ROBOT_LIMIT, message.to):
+            reset = robot_limiter.get_window_stats(ROBOT_LIMIT, message.to).reset_time
+            raise TransientError(f"robot at its limit of {PER_ROBOT_PER_MINUTE} messages a minute",
+                                 retry_after=max(1.0, reset - time.time()))
         query = {"access_token": message.to}
         if self.setting("secret"):
             query.update(sign_request(self.setting("secret")))
@@ -67,9 +94,15 @@ class DingTalkChannel(Channel):
             payload = {"msgtype": "text", "text": {"content": message.body}}
         response = post_json(f"{self.setting('url')}?{urlencode(query)}", payload,
                              timeout=float(self.setting("timeout")))
-        answer = response.json()
-        code = answer.get("errcode", 0)
-        if code == 130101:  # sending too fast: 20 a minute per robot
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not isinstance(answer.get("errcode"), int):
+            # Not DingTalk's answer: nothing says the message reached a group.
+            raise PermanentError(f"the robot URL answered without a DingTalk errcode: {response.text[:200]!r}")
+        code = answer["errcode"]
+        if code == TOO_FAST:
             raise TransientError(f"DingTalk {code}: {answer.get('errmsg')}", retry_after=60)
         if code:
             raise PermanentError(f"DingTalk {code}: {answer.get('errmsg')}")
