@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 
 from campaigner.analytics.charts import line_chart
@@ -52,7 +53,7 @@ def group_detail(group_id: int):
     group = ChatGroup.get_or_none(ChatGroup.id == group_id) or abort(404)
     flow = reports.group_flow(group)
     chart = line_chart([d["day"].isoformat() for d in flow],
-                       [(_("Joined"), [d["joined"] for d in flow]), (_("Left"), [d["left"] for d in flow])],
+                       [(_("Joined"), [d["joined"] for d in flow]), (pgettext("group members", "Left"), [d["left"] for d in flow])],
                        _("Joins and leaves per day (UTC)"))
     return render_page("wecom/group_detail.html", group=group, members=reports.group_members(group),
                        former=reports.group_members(group, current=False), flow=flow, chart=chart)
