@@ -39,12 +39,23 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "audit.read": (("ops",), "read the audit log"),
     "analytics.read": (EVERYONE, "read funnels, goals, channel costs and the RFM trend"),
     "analytics.write": (("ops",), "set goals, channel costs and attribution; take RFM snapshots"),
+    "offers.read": (EVERYONE, "read coupon batches and what their codes came to"),
+    "offers.write": (("editor", "ops"), "make coupon batches, add codes and give campaigns a batch"),
+    "coupons.redeem": (("ops", "developer"), "redeem coupon codes from a shop system or till"),
+    "reports.read": (EVERYONE, "read and export the weekly review, cohorts, source value, fan tiers and lifecycle "
+                               "(totals, no personal data)"),
+    "reports.write": (("editor", "ops"), "write review notes, set fan tier rules and lifecycle thresholds"),
     "links.read": (EVERYONE, "read short links and their click counts"),
     "links.write": (("editor", "ops"), "create and edit short links and campaign link expiry"),
     "links.clicks": (("editor", "ops"), "read and export single clicks and the links export"),
     "links.configure": (("ops",), "set the short-link options (UTM, expiry, attribution)"),
     "plugins.read": (("developer", "ops"), "see plugins and channel settings"),
     "channels.configure": (("developer",), "configure channels and send test messages"),
+    "wecom.read": (EVERYONE, "read WeCom staff, customer group sizes and syncs (members and customers need "
+                             "contacts.read_pii)"),
+    "wecom.operate": (("ops",), "start and resume WeCom syncs"),
+    "inbound.read": (("ops", "developer"), "read the inbound log (payloads need contacts.read_pii)"),
+    "inbound.operate": (("ops",), "process failed inbound events again"),
     "users.manage": ((), "manage users and their roles"),
 }
 

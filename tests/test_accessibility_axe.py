@@ -48,6 +48,10 @@ PAGES = [
     "/analytics/rfm",
     "/plugins/", "/plugins/channels/email",
     "/settings/", "/settings/users",
+    "/offers/", "/offers/{batch}",
+    "/reports/weekly", "/reports/cohorts", "/reports/segments",
+    "/wecom/", "/wecom/staff/{staff}", "/wecom/groups", "/wecom/groups/{group}", "/wecom/sync",
+    "/inbound/", "/inbound/{inbound_event}",
 ]
 PUBLIC_PAGES = ["/login", "/u/{unsubscribe}", "/s/{expired_code}", "/no-such-page"]
 # Endpoints answering GET that are not pages a person reads, and why.
@@ -57,6 +61,7 @@ NOT_PAGES = {
     "links.export": "a CSV file", "links.clicks_csv": "a CSV file",
     "audience.preview": "an htmx partial of the segment page", "campaigns.audience_count": "an htmx partial of the builder",
     "campaigns.progress": "an htmx partial of the campaign page", "deliveries.running": "an htmx partial of the log",
+    "audience.export": "a CSV file", "inbound_hooks.callback": "a provider's callback",
 }
 
 
@@ -87,6 +92,9 @@ def world(app, channels, group_chat, manual_link):
     from campaigner.calendars.services import create_entry, today_in
     from campaigner.campaigns.models import Campaign
     from campaigner.content.services import save_content
+    from campaigner.inbound.models import InboundEvent
+    from campaigner.offers import services as offers
+    from campaigner.wecom.models import ChatGroup, GroupMember, Staff
     from campaigner.unsubscribe import make_token
     from tests.fixtures_engine import make_contacts
 
@@ -108,11 +116,20 @@ def world(app, channels, group_chat, manual_link):
         running_import = ImportJob.create(filename="fans.csv", status="running", total_rows=10, processed_rows=4)
         done_import = ImportJob.create(filename="old.csv", status="done", total_rows=3, created=2, skipped=1,
                                        errors=[{"row": 3, "field": "email", "reason": "not an email address"}])
+        batch = offers.create_batch(name="新客红包", kind="amount", value="10", starts_at=None, ends_at=None)
+        offers.generate_codes(batch, 5)
+        staff = Staff.create(account="main", userid="staff0", name="员工0")
+        group = ChatGroup.create(account="main", chat_id="wr0001", name="咖啡群", owner=staff, member_count=1)
+        GroupMember.create(group=group, member_id="wm00001", member_type="customer", name="客户1")
+        event = InboundEvent.create(provider="wecom", account="main", kind="add_external_contact",
+                                    dedupe_key="main:1", payload={"ExternalUserID": "wm00001"}, status="failed",
+                                    error="no such customer")
     return {
         "calendar": calendar.id, "entry": entry.id, "content": content.id, "contact": contacts[0],
         "segment": segment.id, "campaign": campaign.id, "draft": draft.id, "delivery": deliveries_of(campaign.id)[0].id,
         "link": manual_link().id, "running_import": running_import.id, "done_import": done_import.id,
         "unsubscribe": make_token(app.secret_key, contacts[0], "email"), "expired_code": expired.code,
+        "batch": batch.id, "staff": staff.id, "group": group.id, "inbound_event": event.id,
     }
 
 
@@ -178,7 +195,8 @@ def test_no_page_has_a_critical_or_serious_axe_violation(browser, live_server, w
 def test_every_page_of_the_app_is_checked(app):
     adapter = app.url_map.bind("localhost")
     world = {name: 1 for name in ("calendar", "entry", "content", "contact", "segment", "campaign", "draft",
-                                  "delivery", "link", "running_import", "done_import")}
+                                  "delivery", "link", "running_import", "done_import", "batch", "staff", "group",
+                                  "inbound_event")}
     world.update(unsubscribe="token", expired_code="code")
     checked = {adapter.match(path.format(**world))[0] for path in PAGES + PUBLIC_PAGES[:-1]}
     pages = {rule.endpoint for rule in app.url_map.iter_rules()

@@ -116,3 +116,12 @@ def test_editors_manage_the_audience_and_ops_read_it(client, api_token):
 
 def test_the_role_table_names_only_known_roles():
     assert re.findall(r"^\| `([\w.]+)` \|", role_table(), re.M) == list(PERMISSIONS)
+
+
+def test_pages_listing_contacts_personal_data_need_contacts_read_pii(app, login_as):
+    # A WeCom staff member's customers, a group's members, an inbound payload (numbers, replies).
+    for endpoint in ("wecom.staff_detail", "wecom.group_detail", "inbound.detail"):
+        assert permission_for(app.view_functions[endpoint], "GET") == "contacts.read_pii", endpoint
+    developer = login_as("developer")
+    assert developer.get("/inbound/").status_code == 200
+    assert [developer.get(url).status_code for url in ("/wecom/staff/1", "/wecom/groups/1", "/inbound/1")] == [403] * 3

@@ -1,7 +1,6 @@
 """Offer endpoints: coupon batches (make, fill with codes, read their figures) and redeeming a code.
 
-Reading needs any valid token; making batches needs the editor, ops or developer role (editors plan offers
-as they plan campaigns), redeeming codes the ops or developer role (as recording orders does).
+Reading needs offers.read, making batches offers.write, redeeming codes coupons.redeem (campaigner.permissions).
 """
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import datetime as dt
 
 from flask import g, jsonify
 
-from campaigner.api import ApiError, bp, found, json_body, reject_unknown_fields, require_role
+from campaigner.api import ApiError, bp, found, json_body, reject_unknown_fields
 from campaigner.analytics.services import campaign_family_ids
 from campaigner.audience.importer import parse_amount
 from campaigner.audience.models import Order
@@ -19,9 +18,8 @@ from campaigner.campaigns.services import to_utc
 from campaigner.db import database
 from campaigner.offers import coupons, services
 from campaigner.offers.models import CouponBatch
+from campaigner.permissions import requires
 
-BATCH_WRITERS = ("editor", "ops", "developer")
-REDEEMERS = ("ops", "developer")
 BATCH_FIELDS = {"name", "kind", "value", "per_contact_limit", "starts_at", "ends_at", "provider", "count", "prefix",
                 "codes"}
 
@@ -69,6 +67,7 @@ def _fill(batch: CouponBatch, data: dict) -> None:
 
 
 @bp.route("/coupon-batches", methods=["GET"])
+@requires("offers.read")
 def coupon_batches_list():
     """List coupon batches.
     ---
@@ -81,6 +80,7 @@ def coupon_batches_list():
 
 
 @bp.route("/coupon-batches", methods=["POST"])
+@requires("offers.write")
 def coupon_batches_create():
     """Make a coupon batch.
     ---
@@ -110,7 +110,6 @@ def coupon_batches_create():
         409: {description: An imported code exists already}
         422: {description: A field is not valid (nothing was written)}
     """
-    require_role(*BATCH_WRITERS)
     data = json_body()
     reject_unknown_fields(data, BATCH_FIELDS, 422)
     try:
@@ -126,6 +125,7 @@ def coupon_batches_create():
 
 
 @bp.route("/coupon-batches/<int:batch_id>", methods=["GET"])
+@requires("offers.read")
 def coupon_batches_get(batch_id: int):
     """One coupon batch.
     ---
@@ -140,6 +140,7 @@ def coupon_batches_get(batch_id: int):
 
 
 @bp.route("/coupon-batches/<int:batch_id>/codes", methods=["POST"])
+@requires("offers.write")
 def coupon_batches_add_codes(batch_id: int):
     """Add codes to a batch.
     ---
@@ -162,7 +163,6 @@ def coupon_batches_add_codes(batch_id: int):
         409: {description: An imported code exists already}
         422: {description: Not valid (nothing was written)}
     """
-    require_role(*BATCH_WRITERS)
     batch = found(CouponBatch.get_or_none(CouponBatch.id == batch_id), "no such batch")
     data = json_body()
     reject_unknown_fields(data, {"count", "prefix", "codes"}, 422)
@@ -177,6 +177,7 @@ def coupon_batches_add_codes(batch_id: int):
 
 
 @bp.route("/coupons/redeem", methods=["POST"])
+@requires("coupons.redeem")
 def coupons_redeem():
     """Redeem a coupon code.
     ---
@@ -200,7 +201,6 @@ def coupons_redeem():
         409: {description: Already redeemed}
         422: {description: "Not issued, expired, or not valid"}
     """
-    require_role(*REDEEMERS)
     data = json_body()
     reject_unknown_fields(data, {"code", "order_id", "amount"}, 422)
     if not isinstance(data.get("code"), str):
@@ -231,6 +231,7 @@ def code_json(code) -> dict:
 
 
 @bp.route("/campaigns/<int:campaign_id>/coupons", methods=["GET"])
+@requires("offers.read")
 def campaign_coupons(campaign_id: int):
     """A campaign's coupon figures.
     ---

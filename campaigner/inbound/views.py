@@ -10,13 +10,12 @@ from campaigner.inbound import services
 from campaigner.inbound.models import STATUSES, InboundEvent
 from campaigner.inbound.receivers import InboundRejected, InboundRequest
 from campaigner.inbound.tasks import schedule_processing
-from campaigner.web import public, render_page, restrict_blueprint, roles_required
+from campaigner.permissions import can, requires
+from campaigner.web import public, render_page
 
 hooks = Blueprint("inbound_hooks", __name__, url_prefix="/hooks")
 bp = Blueprint("inbound", __name__, url_prefix="/inbound")
-restrict_blueprint(bp, "ops", "developer")
 
-OPERATORS = ("ops",)
 STATUS_LABELS = {"pending": _l("Pending"), "processing": _l("Processing"), "done": _l("Done"), "failed": _l("Failed")}
 
 
@@ -50,6 +49,7 @@ def callback(provider: str, account: str):
 
 
 @bp.route("/")
+@requires("inbound.read")
 def index():
     """The inbound log: every event received, filtered by provider, kind and status."""
     filters, errors = services.InboundFilter.from_args(request.args)
@@ -61,19 +61,20 @@ def index():
                        errors=errors, before=before, providers=providers, statuses=STATUSES,
                        status_labels=STATUS_LABELS, counts=services.status_counts(),
                        rejected=sorted(services.rejected_counts.items()),
-                       can_operate=current_user.has_role(*OPERATORS))
+                       can_operate=can(current_user, "inbound.operate"))
 
 
 @bp.route("/<int:event_id>")
+@requires("contacts.read_pii")  # the payload holds what providers send of contacts (numbers, replies)
 def detail(event_id: int):
     """One inbound event with its payload and error."""
     event = InboundEvent.get_or_none(InboundEvent.id == event_id) or abort(404)
     return render_page("inbound/detail.html", event=event, status_labels=STATUS_LABELS,
-                       can_operate=current_user.has_role(*OPERATORS))
+                       can_operate=can(current_user, "inbound.operate"))
 
 
 @bp.route("/<int:event_id>/retry", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("inbound.operate")
 def retry(event_id: int):
     """Process a failed event again."""
     if services.retry_events([event_id], user=current_user):
@@ -85,7 +86,7 @@ def retry(event_id: int):
 
 
 @bp.route("/retry-failed", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("inbound.operate")
 def retry_failed():
     """Process again every failed event of the filtered log."""
     filters, errors = services.InboundFilter.from_args(request.form)

@@ -15,19 +15,17 @@ from campaigner.offers.coupons import OfferError, batch_of_campaign
 from campaigner.offers.forms import KIND_LABELS, BatchForm, CampaignOfferForm, CodesForm
 from campaigner.offers.models import CampaignOffer, CouponBatch
 from campaigner.offers.providers import coupon_providers
-from campaigner.web import render_page, roles_required
+from campaigner.permissions import can, requires
+from campaigner.web import render_page
 
 bp = Blueprint("offers", __name__, url_prefix="/offers")
-
-MANAGERS = ("editor", "ops")  # make batches and give campaigns one (admin passes every check)
-
 
 def _tz() -> str:
     return current_app.config["CAMPAIGNER"]["TIMEZONE"]
 
 
 def _can_manage() -> bool:
-    return current_user.is_authenticated and current_user.has_role(*MANAGERS)
+    return can(current_user, "offers.write")
 
 
 @bp.context_processor
@@ -45,13 +43,14 @@ def _batch_form() -> BatchForm:
 
 
 @bp.route("/")
+@requires("offers.read")
 def index():
     rows = [(b, services.coupon_figures(batch_id=b.id)) for b in services.batches()]
     return render_page("offers/index.html", rows=rows, form=_batch_form())
 
 
 @bp.route("/", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("offers.write")
 def create():
     form = _batch_form()
     if not form.validate():
@@ -91,6 +90,7 @@ def _field_error(form, exc: OfferError) -> None:
 
 
 @bp.route("/<int:batch_id>")
+@requires("offers.read")
 def detail(batch_id: int):
     batch = CouponBatch.get_or_none(CouponBatch.id == batch_id) or abort(404)
     return render_page("offers/detail.html", batch=batch, figures=services.coupon_figures(batch_id=batch.id),
@@ -103,7 +103,7 @@ def _campaigns_of(batch: CouponBatch) -> list[Campaign]:
 
 
 @bp.route("/<int:batch_id>/codes", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("offers.write")
 def add_codes(batch_id: int):
     batch = CouponBatch.get_or_none(CouponBatch.id == batch_id) or abort(404)
     form = CodesForm()
@@ -145,7 +145,7 @@ def _panel_context(campaign: Campaign, form: CampaignOfferForm | None = None) ->
 
 
 @bp.route("/campaigns/<int:campaign_id>", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("offers.write")
 def attach(campaign_id: int):
     campaign = Campaign.get_or_none(Campaign.id == campaign_id) or abort(404)
     form = CampaignOfferForm()

@@ -19,11 +19,11 @@ from campaigner.audit import record_audit
 from campaigner.db import utcnow
 from campaigner.reports import cohorts, fan_tiers, lifecycle, weekly
 from campaigner.reports.forms import STAGE_LABELS, TIER_LABELS, GoalNotesForm, LifecycleForm, TierRulesForm
-from campaigner.web import render_page, roles_required
+from campaigner.permissions import can, requires
+from campaigner.web import render_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
-REVIEWERS = ("editor", "ops")  # write PDCA notes, edit tier rules (admin passes every check)
 FIGURE_LABELS = {
     "joins": _l("New contacts"), "losses": _l("Contacts lost"), "net_growth": _l("Net contact growth"),
     "active": _l("Active contacts"), "retention_rate": _l("Retention rate"), "buyers": _l("Buyers"),
@@ -44,7 +44,7 @@ def _today() -> dt.date:
 
 
 def _can_review() -> bool:
-    return current_user.is_authenticated and current_user.has_role(*REVIEWERS)
+    return can(current_user, "reports.write")
 
 
 def formula_safe(cell):
@@ -81,6 +81,7 @@ def _context():
 
 
 @bp.route("/weekly")
+@requires("reports.read")
 def weekly_page():
     today = _today()
     day = _day_arg("week", today - dt.timedelta(days=7))
@@ -98,7 +99,7 @@ def weekly_page():
 
 
 @bp.route("/goals/<int:goal_id>/notes", methods=["POST"])
-@roles_required(*REVIEWERS)
+@requires("reports.write")
 def goal_notes(goal_id: int):
     goal = KpiGoal.get_or_none(KpiGoal.id == goal_id) or abort(404)
     form = GoalNotesForm(prefix=f"g{goal.id}")
@@ -114,6 +115,7 @@ def goal_notes(goal_id: int):
 
 
 @bp.route("/cohorts")
+@requires("reports.read")
 def cohorts_page():
     tz, today = _tz(), _today()
     last = _day_arg("end", today)
@@ -146,6 +148,7 @@ def cohorts_page():
 
 
 @bp.route("/segments")
+@requires("reports.read")
 def segments_page():
     end = _today()
     start = end - dt.timedelta(days=89)
@@ -169,7 +172,7 @@ def segments_page():
 
 
 @bp.route("/segments/rules", methods=["POST"])
-@roles_required(*REVIEWERS)
+@requires("reports.write")
 def tier_rules():
     form = TierRulesForm()
     if not form.validate():
@@ -188,7 +191,7 @@ def tier_rules():
 
 
 @bp.route("/segments/lifecycle", methods=["POST"])
-@roles_required(*REVIEWERS)
+@requires("reports.write")
 def lifecycle_settings():
     form = LifecycleForm()
     if not form.validate():
@@ -204,7 +207,7 @@ def lifecycle_settings():
 
 
 @bp.route("/segments/recompute", methods=["POST"])
-@roles_required(*REVIEWERS)
+@requires("reports.write")
 def recompute():
     fan_tiers.recompute_tiers()
     lifecycle.recompute_stages()

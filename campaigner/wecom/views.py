@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 
 from campaigner.analytics.charts import line_chart
-from campaigner.web import render_page, roles_required
+from campaigner.permissions import requires
+from campaigner.web import render_page
 from campaigner.wecom import reports, sync
 from campaigner.wecom.accounts import wecom_accounts
 from campaigner.wecom.models import ChatGroup, Staff, SyncJob
@@ -15,21 +17,20 @@ from campaigner.wecom.tasks import run_sync
 
 bp = Blueprint("wecom", __name__, url_prefix="/wecom")
 
-OPERATORS = ("ops",)
-
-
 @bp.context_processor
 def _common():
     return {"healthy": HEALTHY_GROUP_SIZE, "group_health": group_health}
 
 
 @bp.route("/")
+@requires("wecom.read")
 def staff_list():
     """Every staff account: customers, groups, adds and losses in the last 30 days."""
     return render_page("wecom/staff.html", rows=reports.staff_rows(), accounts=sorted(wecom_accounts()))
 
 
 @bp.route("/staff/<int:staff_id>")
+@requires("contacts.read_pii")  # lists the staff member's customers
 def staff_detail(staff_id: int):
     """One staff account: its customers (current and lost) and the groups it owns."""
     staff = Staff.get_or_none(Staff.id == staff_id) or abort(404)
@@ -39,31 +40,34 @@ def staff_detail(staff_id: int):
 
 
 @bp.route("/groups")
+@requires("wecom.read")
 def group_list():
     """Customer groups with their size, flagged outside the healthy range."""
     return render_page("wecom/groups.html", groups=reports.groups(include_dismissed=request.args.get("all") == "1"))
 
 
 @bp.route("/groups/<int:group_id>")
+@requires("contacts.read_pii")  # lists the group's members
 def group_detail(group_id: int):
     """One group: members now, who left, joins and leaves per day."""
     group = ChatGroup.get_or_none(ChatGroup.id == group_id) or abort(404)
     flow = reports.group_flow(group)
     chart = line_chart([d["day"].isoformat() for d in flow],
-                       [(_("Joined"), [d["joined"] for d in flow]), (_("Left"), [d["left"] for d in flow])],
+                       [(_("Joined"), [d["joined"] for d in flow]), (pgettext("group members", "Left"), [d["left"] for d in flow])],
                        _("Joins and leaves per day (UTC)"))
     return render_page("wecom/group_detail.html", group=group, members=reports.group_members(group),
                        former=reports.group_members(group, current=False), flow=flow, chart=chart)
 
 
 @bp.route("/sync")
+@requires("wecom.read")
 def sync_page():
     """The full syncs: start one per account, watch its progress."""
     return render_page("wecom/sync.html", block="jobs", jobs=reports.recent_syncs(), accounts=sorted(wecom_accounts()))
 
 
 @bp.route("/sync", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("wecom.operate")
 def start_sync():
     """Queue a full sync of an account (or show the one already running)."""
     account = request.form.get("account", "")
@@ -77,7 +81,7 @@ def start_sync():
 
 
 @bp.route("/sync/<int:job_id>/resume", methods=["POST"])
-@roles_required(*OPERATORS)
+@requires("wecom.operate")
 def resume(job_id: int):
     """Run a failed sync again from where it stopped."""
     job = SyncJob.get_or_none(SyncJob.id == job_id) or abort(404)
