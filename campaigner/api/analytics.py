@@ -259,7 +259,7 @@ def analytics_channel_cost(channel: str):
               properties:
                 cost_per_message:
                   description: a number, or a decimal written as text ("0.045")
-                  oneOf: [{type: number, minimum: 0}, {type: string, pattern: '^[0-9]+(\.[0-9]+)?$'}]
+                  oneOf: [{type: number, minimum: 0}, {type: string, pattern: '^[0-9]+([.][0-9]+)?$'}]
       responses:
         200: {description: Saved}
         400: BadRequest
