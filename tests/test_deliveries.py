@@ -176,7 +176,7 @@ def test_api_rejects_bad_campaigns_with_a_message_never_a_500(app, channels, api
     draft = make_content(status="draft")
     client, editor = app.test_client(), api_token("editor")
     cases = [
-        ({"name": "x", "content_id": content, "channels": "rec"}, 422),
+        ({"name": "x", "content_id": content, "channels": "rec"}, 400),  # the wrong type: refused before the view
         ({"name": "x", "content_id": content, "channels": ["nope"]}, 422),
         ({"name": "", "content_id": content, "channels": ["rec"]}, 422),
         ({"name": "x", "content_id": content, "channels": ["rec"], "audience": "tag:("}, 422),
@@ -184,9 +184,9 @@ def test_api_rejects_bad_campaigns_with_a_message_never_a_500(app, channels, api
         ({"name": "x", "content_id": content, "channels": ["rec"], "timezone": "Mars/Base"}, 422),
         ({"name": "x", "content_id": content, "channels": ["rec"], "cron": "every day"}, 422),
         ({"name": "x", "content_id": content, "channels": ["rec"], "throttle_per_minute": 0}, 422),
-        ({"name": "x", "content_id": content, "channels": ["rec"], "caps": {"day": "many"}}, 422),
+        ({"name": "x", "content_id": content, "channels": ["rec"], "caps": {"day": "many"}}, 400),
         ({"name": "x", "content_id": content, "channels": ["rec"], "quiet_hours": {"start": "25:00", "end": "1"}}, 422),
-        ({"name": "x", "content_id": "1", "channels": ["rec"]}, 422),
+        ({"name": "x", "content_id": "1", "channels": ["rec"]}, 400),
         ({"name": "x", "content_id": draft, "channels": ["rec"], "schedule": True}, 409),
         ({"name": "x", "content_id": content, "channels": ["rec"], "color": "red"}, 422),
     ]
