@@ -61,7 +61,7 @@ NOT_PAGES = {
     "links.export": "a CSV file", "links.clicks_csv": "a CSV file",
     "audience.preview": "an htmx partial of the segment page", "campaigns.audience_count": "an htmx partial of the builder",
     "campaigns.progress": "an htmx partial of the campaign page", "deliveries.running": "an htmx partial of the log",
-    "audience.export": "a CSV file", "inbound_hooks.callback": "a provider's callback",
+    "audience.export": "a CSV file", "inbound_hooks.callback": "a provider's callback", "favicon": "an icon",
 }
 
 
