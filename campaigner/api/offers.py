@@ -8,7 +8,7 @@ import datetime as dt
 
 from flask import g, jsonify
 
-from campaigner.api import ApiError, bp, found, json_body, reject_unknown_fields
+from campaigner.api import ApiError, bp, found, json_body, keyset_page, list_json, reject_unknown_fields
 from campaigner.analytics.services import campaign_family_ids
 from campaigner.audience.importer import parse_amount
 from campaigner.audience.models import Order
@@ -19,6 +19,8 @@ from campaigner.db import database
 from campaigner.offers import coupons, services
 from campaigner.offers.models import CouponBatch
 from campaigner.permissions import requires
+
+MAX_PER_PAGE = 200
 
 BATCH_FIELDS = {"name", "kind", "value", "per_contact_limit", "starts_at", "ends_at", "provider", "count", "prefix",
                 "codes"}
@@ -73,10 +75,14 @@ def coupon_batches_list():
     ---
     get:
       summary: Coupon batches, newest first, with what each came to
+      parameters:
+        - cursor
+        - limit
       responses:
-        200: {description: The batches}
+        200: {description: "A page of batches", content: {application/json: {schema: Page}}}
     """
-    return jsonify({"items": [batch_json(b, figures=True) for b in services.batches()]})
+    rows, next_cursor = keyset_page(CouponBatch.select(), [CouponBatch.id], MAX_PER_PAGE)
+    return list_json([batch_json(b, figures=True) for b in rows], next_cursor)
 
 
 @bp.route("/coupon-batches", methods=["POST"])
