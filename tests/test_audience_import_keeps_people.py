@@ -135,43 +135,43 @@ def zh(client):
     return client
 
 
-def test_the_finished_page_summarises_by_reason_and_links_the_full_report(app, logged_in_ops):
+def test_the_finished_page_summarises_by_reason_and_links_the_full_report(app, logged_in_editor):
     rows = ["id,phone"] + [f"X{i},12345" for i in range(300)] + [f"U{i},1741234{i:04d}" for i in range(50)] + [",,"] * 0
     rows += [f",{i:03d}" for i in range(200)]  # nothing usable names these: errors
-    job = upload(logged_in_ops, "\n".join(rows).encode())
-    logged_in_ops.post(f"/audience/imports/{job.id}/run", data={"map-0": "external_id", "map-1": "phone",
+    job = upload(logged_in_editor, "\n".join(rows).encode())
+    logged_in_editor.post(f"/audience/imports/{job.id}/run", data={"map-0": "external_id", "map-1": "phone",
                                                                  "skip_bad_rows": "y"})
     assert run_queued_imports() == 1
-    page = logged_in_ops.get(f"/audience/imports/{job.id}").get_data(as_text=True)
+    page = logged_in_editor.get(f"/audience/imports/{job.id}").get_data(as_text=True)
     codes = re.findall(r'<tr data-code="([a-z_]+)"', page)  # one row a reason: errors, then notes on kept rows
     assert codes == ["phone_too_short", "phone_not_a_number", "phone_too_short", "phone_unverified"]
     assert len(page) < 40_000  # not one table row per bad row
-    report = logged_in_ops.get(f"/audience/imports/{job.id}/errors.csv").get_data(as_text=True)
+    report = logged_in_editor.get(f"/audience/imports/{job.id}/errors.csv").get_data(as_text=True)
     lines = list(csv.reader(io.StringIO(report.lstrip("\ufeff"))))
     assert len(lines) == 1 + 300 + 50 + 200
 
 
-def test_reasons_read_in_chinese_on_a_chinese_page_and_report(app, logged_in_ops):
-    zh(logged_in_ops)
-    job = upload(logged_in_ops, "id,phone\nA,12345\nB,14012345678\n".encode())
-    logged_in_ops.post(f"/audience/imports/{job.id}/run", data={"map-0": "external_id", "map-1": "phone"})
+def test_reasons_read_in_chinese_on_a_chinese_page_and_report(app, logged_in_editor):
+    zh(logged_in_editor)
+    job = upload(logged_in_editor, "id,phone\nA,12345\nB,14012345678\n".encode())
+    logged_in_editor.post(f"/audience/imports/{job.id}/run", data={"map-0": "external_id", "map-1": "phone"})
     assert run_queued_imports() == 1
-    page = logged_in_ops.get(f"/audience/imports/{job.id}").get_data(as_text=True)
+    page = logged_in_editor.get(f"/audience/imports/{job.id}").get_data(as_text=True)
     assert "号码太短" in page and "未确认" in page
     assert "too short" not in page and "possible but not" not in page
-    report = logged_in_ops.get(f"/audience/imports/{job.id}/errors.csv").get_data(as_text=True)
+    report = logged_in_editor.get(f"/audience/imports/{job.id}/errors.csv").get_data(as_text=True)
     assert "号码太短" in report and "too short" not in report
     with database.connection_context():
         stored = ImportJob.get_by_id(job.id).warnings
     assert {w["code"] for w in stored} == {"phone_too_short", "phone_unverified"}
 
 
-def test_the_running_page_shows_rows_written(app, logged_in_ops, monkeypatch):
-    job = upload(logged_in_ops, "id\nA\n".encode())
+def test_the_running_page_shows_rows_written(app, logged_in_editor, monkeypatch):
+    job = upload(logged_in_editor, "id\nA\n".encode())
     with database.connection_context():
         ImportJob.update(status="running", total_rows=1000, processed_rows=1000).where(ImportJob.id == job.id).execute()
     monkeypatch.setattr(importer, "written_so_far", lambda job_id: 600)
-    page = logged_in_ops.get(f"/audience/imports/{job.id}").get_data(as_text=True)
+    page = logged_in_editor.get(f"/audience/imports/{job.id}").get_data(as_text=True)
     assert "1000 rows read; 600 written." in page
 
 
