@@ -92,9 +92,12 @@ def test_rfm_and_goals_exports(planted, logged_in_ops):
 def test_import_errors_export():
     from campaigner.audience.importer import RowError, errors_csv
 
-    text = errors_csv([RowError(row=2, field=PAYLOADS[0], reason=PAYLOADS[4])]).lstrip("\ufeff")
+    # A stored error of the old shape (its reason as text) and one with a code whose parameter is the payload.
+    errors = [{"row": 2, "field": PAYLOADS[0], "reason": PAYLOADS[4]},
+              RowError(row=3, field=PAYLOADS[1], code="phone_not_a_number", params={"value": PAYLOADS[2]})]
+    text = errors_csv(errors).lstrip("\ufeff")
     found = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
-    assert_safe(found, PAYLOADS[0], PAYLOADS[4])
+    assert_safe(found, PAYLOADS[0], PAYLOADS[4], PAYLOADS[1])
 
 
 def test_numbers_stay_numbers_and_plain_text_is_untouched():
