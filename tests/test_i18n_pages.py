@@ -24,7 +24,8 @@ from tests.fixtures_engine import channels  # noqa: F401
 # Words a Chinese page may show in Latin letters: names and abbreviations, not messages.
 ALLOWED = {"Campaigner", "CSV", "RFM", "GMV", "API", "ID", "Asia", "Shanghai", "openid", "HTML", "Markdown", "URL",
            "UTC", "English", "iCalendar", "ics", "UV", "PV", "CTR", "ROI", "SMTP", "HTTP", "HTTPS", "TLS", "JSON",
-           "Token", "Bearer", "cron", "WeCom", "SMS", "KPI", "Webhook", "CST", "phone_unverified"}
+           "Token", "Bearer", "cron", "WeCom", "SMS", "KPI", "Webhook", "CST", "phone_unverified",
+           "coupon"}  # the {{ coupon }} field editors write, named as written
 
 
 class VisibleText(HTMLParser):
