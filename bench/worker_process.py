@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from bench.common import cn_mobile, person_name
+from bench.common import person_name
 
 PLUGIN = textwrap.dedent('''
     """Bench channels: a no-op one (personalised rendering, nothing sent) and an SMS one over a loopback gateway."""
@@ -107,7 +107,8 @@ def make_contacts(n: int, seed: int = 6, timezone_spread: bool = False) -> None:
     rng = random.Random(seed)
     with database.connection_context(), database.atomic():
         for start in range(0, n, 1000):
-            rows = [{"name": person_name(rng), "phone": cn_mobile(rng), "external_id": f"b{start + i}",
+            # A number of each contact's own: a campaign sends one message an address (duplicates are skipped).
+            rows = [{"name": person_name(rng), "phone": f"+86139{start + i:08d}", "external_id": f"b{start + i}",
                      "attributes": {}} for i in range(min(1000, n - start))]
             Contact.insert_many(rows).execute()
 
@@ -123,9 +124,10 @@ def start_worker(app, plugin_dir: Path, env_extra: dict, threads: int = 4) -> su
            **env_extra}
     log = open(instance / "worker.log", "ab")
     process = subprocess.Popen([sys.executable, "-c", "from campaigner.cli import main; main()", "worker",
-                                "--workers", str(threads)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                "--workers", str(threads), "-v"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     deadline = time.monotonic() + 60
+    # The queue's own lines ("consumer started") show with -v only: the console is quiet by default.
     while b"consumer started" not in (instance / "worker.log").read_bytes().lower():
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the worker did not start:\n" + (instance / "worker.log").read_text()[-2000:])
